@@ -1,0 +1,259 @@
+"""Command line: the dashboard, the headless runner and its helpers.
+
+Exit codes: 0 all checks passed; 1 a check failed (or a scenario errored); 2 bad usage or bad
+input (one line on stderr, no traceback); 130 interrupted (results so far are still written).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from swarm_tui import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+BACKENDS = ("mock", "local", "e2b")
+
+
+class UsageProblem(click.UsageError):
+    """Bad usage or bad input: reported as one line, exit 2."""
+
+
+def _fail(message: str) -> UsageProblem:
+    return UsageProblem(message)
+
+
+def select_scenarios(patterns: Sequence[str], ids: Sequence[str], configs: Sequence[str],
+                     off: Sequence[str] = ()) -> tuple[list, str | None]:
+    """The scenarios a run asked for, with scenario files applied. Returns (scenarios, market csv)."""
+    from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
+    from swarm_tui.engine.scenario import REGISTRY, ScenarioError
+    from swarm_tui.patterns import PATTERNS, all_scenarios, scenarios_of
+
+    definitions = []
+    for path in configs:
+        try:
+            definitions.append(load_scenario_file(path))
+        except ConfigError as exc:
+            raise _fail(str(exc)) from None
+    chosen: list[str] = []
+    for pattern in patterns:
+        if pattern == "all":
+            chosen.extend(cls.id for cls in all_scenarios())
+        elif pattern in PATTERNS:
+            chosen.extend(cls.id for cls in scenarios_of(pattern))
+        else:
+            raise _fail(f"unknown pattern {pattern!r} (choose from: all, {', '.join(PATTERNS)})")
+    for sid in ids:
+        if sid not in REGISTRY and not any(d.id == sid for d in definitions):
+            raise _fail(f"unknown scenario {sid!r} (see `swarm-tui patterns`)")
+        chosen.append(sid)
+    if not patterns and not ids:
+        chosen = [d.id for d in definitions] if definitions else [cls.id for cls in all_scenarios()]
+    for d in definitions:
+        if not d.overrides and d.id not in chosen:
+            chosen.append(d.id)
+    seen: set[str] = set()
+    ordered = [s for s in chosen if not (s in seen or seen.add(s))]
+    by_id = {d.id: d for d in definitions}
+    scenarios = []
+    markets = {d.market for d in definitions if d.market}
+    mechanisms_off = set(off)
+    used_off: set[str] = set()
+    for sid in ordered:
+        try:
+            if sid in by_id:
+                scenario = by_id[sid].build()
+            else:
+                scenario = REGISTRY[sid]()
+            for name in mechanisms_off:
+                if name in scenario.mechanisms:
+                    scenario.mechanisms[name] = False
+                    used_off.add(name)
+        except ScenarioError as exc:
+            raise _fail(str(exc)) from None
+        scenarios.append(scenario)
+    unused = mechanisms_off - used_off
+    if unused:
+        raise _fail(f"--off {sorted(unused)[0]}: no selected scenario has that mechanism "
+                    "(see `swarm-tui patterns --mechanisms`)")
+    if len(markets) > 1:
+        raise _fail("scenario files name different market files; run them separately")
+    return scenarios, next(iter(markets), None)
+
+
+def make_backend_factory(name: str, options: dict | None = None):
+    """A function seed -> Backend for the named backend."""
+    from swarm_tui.backends import make_backend
+
+    options = options or {}
+    return lambda seed: make_backend(name, seed=seed, **options)
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True,
+              help="Where agents run.")
+@click.option("--scenario", "scenario_id", metavar="ID", help="Open the dashboard with this scenario running.")
+@click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the market and the mock sandboxes.")
+@click.option("--config", "configs", multiple=True, metavar="FILE.toml", help="Scenario file(s) to offer.")
+@click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
+@click.version_option(__version__, prog_name="swarm-tui")
+@click.pass_context
+def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | None, seed: int,
+        configs: tuple[str, ...], no_mouse: bool) -> None:
+    """Watch, test and break swarms of trading agents in sandboxes.
+
+    With no command, opens the dashboard.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    click.echo(ctx.get_help())
+
+
+@cli.command()
+@click.option("--pattern", "patterns", multiple=True, metavar="NAME|all",
+              help="Run a pattern's scenarios (repeatable); 'all' runs the whole catalogue.")
+@click.option("--scenario", "ids", multiple=True, metavar="ID", help="Run one scenario (repeatable).")
+@click.option("--config", "configs", multiple=True, metavar="FILE.toml",
+              help="A scenario file: a new scenario, or an override of one from the catalogue.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--export", "exports", multiple=True, metavar="PATH",
+              help="Write results; the format follows the extension: .json .jsonl .xml .md .csv")
+@click.option("--market", "market_csv", metavar="FILE.csv", help="Replay market data from a CSV file.")
+@click.option("--off", "off", multiple=True, metavar="MECHANISM",
+              help="Switch a mechanism off (e.g. failover) to see the scenarios that rely on it fail.")
+@click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
+def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...], backend: str, seed: int,
+        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], quiet: bool) -> None:
+    """Run scenarios headless and export the results."""
+    from rich.console import Console
+
+    from swarm_tui.console import LiveProgress, one_line, summary_table
+    from swarm_tui.engine.market import CsvMarket, MarketDataError
+    from swarm_tui.engine.runner import Runner, new_run_id, utc_now
+    from swarm_tui.results.export import ExportError, check_export_path, write_export
+    from swarm_tui.results.journal import JournalWriter
+
+    if seed < 0:
+        raise _fail(f"--seed must be >= 0, got {seed}")
+    for path in exports:
+        try:
+            check_export_path(path)
+        except ExportError as exc:
+            raise _fail(str(exc)) from None
+    scenarios, file_market = select_scenarios(patterns, ids, configs, off)
+    market = market_csv or file_market
+    if market:
+        try:
+            CsvMarket(market)
+        except MarketDataError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        factory = make_backend_factory(backend)
+        factory(seed)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+    console = Console(stderr=False)
+    run_id = new_run_id()
+    journals = [JournalWriter(p, run_id) for p in exports if Path(p).suffix.lower() == ".jsonl"]
+    for journal in journals:
+        journal.open({"backend": backend, "seed": seed, "started_at": utc_now(),
+                      "scenarios": [s.id for s in scenarios]})
+    progress = LiveProgress(console, scenarios) if not quiet else None
+    runner = Runner(factory, backend, seed=seed, market_csv=market, subscribers=list(journals), run_id=run_id,
+                    on_start=progress.on_start if progress else None,
+                    on_finish=progress.on_finish if progress else None,
+                    on_context=progress.on_context if progress else None)
+    interrupted = False
+    try:
+        if progress is not None:
+            with progress:
+                runner.run(scenarios)
+        else:
+            runner.run(scenarios)
+    except KeyboardInterrupt:
+        interrupted = True
+    result = runner.last
+    assert result is not None
+    result.interrupted = interrupted
+    for journal in journals:
+        journal.close({"finished_at": result.finished_at, "summary": result.counts(), "interrupted": interrupted})
+    for path in exports:
+        if Path(path).suffix.lower() != ".jsonl":
+            write_export(result, path)
+    if quiet:
+        click.echo(one_line(result))
+    else:
+        console.print()
+        console.print(summary_table(result))
+        for path in exports:
+            console.print(f"wrote {path}", style="dim")
+    if interrupted:
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_OK if result.passed else EXIT_FAILED)
+
+
+@cli.command()
+@click.option("--mechanisms", is_flag=True, help="Also list the mechanisms each scenario relies on.")
+@click.option("--params", "show_params", metavar="ID", help="Show a scenario's parameters (for scenario files).")
+def patterns(mechanisms: bool, show_params: str | None) -> None:
+    """List the patterns and their scenarios, one line each."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from swarm_tui.engine.scenario import REGISTRY
+    from swarm_tui.patterns import PATTERNS, scenarios_of
+
+    console = Console()
+    if show_params:
+        cls = REGISTRY.get(show_params)
+        if cls is None:
+            raise _fail(f"unknown scenario {show_params!r} (see `swarm-tui patterns`)")
+        table = Table(title=f"{cls.id} parameters", title_justify="left")
+        table.add_column("key")
+        table.add_column("default")
+        for key, value in cls.defaults.items():
+            table.add_row(key, repr(value))
+        for f in cls.default_faults:
+            table.add_row("[[faults]]", repr(f))
+        for name, text in cls.mechanism_help.items():
+            table.add_row(f"mechanisms.{name}", f"true  ({text})")
+        console.print(table)
+        return
+    for pattern, text in PATTERNS.items():
+        console.print(f"[bold]{pattern}[/bold]  [dim]{text}[/dim]")
+        for cls in scenarios_of(pattern):
+            console.print(f"  {cls.id:<34} {cls.summary}")
+            if mechanisms:
+                for name, help_text in cls.mechanism_help.items():
+                    console.print(f"      [dim]--off {name}: {help_text}[/dim]")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: runs the CLI and turns every error into one line and an exit code."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="swarm-tui", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("swarm-tui: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        click.echo(f"swarm-tui: error: {exc.format_message()}", err=True)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        click.echo("swarm-tui: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The asyncio engine. Never imports textual (a test proves it)."""

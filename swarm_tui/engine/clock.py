@@ -1,0 +1,174 @@
+"""Time for the engine: virtual (mock), paced virtual (dashboard), or wall (real backends).
+
+Engine code never calls ``time.sleep``, ``asyncio.sleep`` or ``time.monotonic`` itself: it asks a
+:class:`Clock`. The clock reads the time of the running asyncio loop, so the mode is decided by
+the loop the engine runs on:
+
+* :class:`VirtualTimeLoop` with ``speed=None`` jumps straight to the next timer whenever nothing
+  is runnable. A headless mock run costs only CPU time and is deterministic for a seed, because
+  the order of callbacks depends on nothing but the program.
+* :class:`VirtualTimeLoop` with a ``speed`` paces virtual time to wall time times that factor
+  and can be paused; the dashboard uses it so people can watch a mock swarm.
+* Any ordinary asyncio loop gives wall time, which real backends (processes, E2B) need.
+
+Because the whole loop is virtual, everything built on it (``asyncio.wait_for``, timeouts,
+``call_later``) follows the same clock without special cases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import selectors
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+class _VirtualSelector(selectors.BaseSelector):
+    """A selector that advances the loop's virtual time instead of waiting.
+
+    Real file descriptors (the loop's self-pipe, used by ``call_soon_threadsafe`` and signal
+    handlers) are still polled, so a paced loop can be woken from another thread.
+    """
+
+    def __init__(self, loop: VirtualTimeLoop) -> None:
+        self._real = selectors.DefaultSelector()
+        self._loop = loop
+
+    # Registration is delegated to the real selector.
+    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.register(fileobj, events, data)
+
+    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
+        return self._real.unregister(fileobj)
+
+    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
+        return self._real.modify(fileobj, events, data)
+
+    def get_map(self) -> Any:
+        return self._real.get_map()
+
+    def close(self) -> None:
+        self._real.close()
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        loop = self._loop
+        if loop._paused:
+            # Frozen: virtual time stands still; only a wake-up from another thread gets through.
+            return self._real.select(None if timeout != 0 else 0)
+        if loop._speed is None:
+            events = self._real.select(0)
+            if events or timeout == 0:
+                return events
+            if timeout is None:
+                # Nothing is scheduled at all: only another thread or a signal can make progress.
+                return self._real.select(None)
+            loop._vtime += timeout
+            return []
+        # Paced: sleep for real, but only timeout/speed, then advance by what was slept x speed.
+        real_timeout = None if timeout is None else timeout / loop._speed
+        started = time.monotonic()
+        events = self._real.select(real_timeout)
+        if timeout == 0:
+            return events
+        advanced = (time.monotonic() - started) * loop._speed
+        if timeout is not None:
+            advanced = timeout if not events else min(advanced, timeout)
+        loop._vtime += advanced
+        return events
+
+
+class VirtualTimeLoop(asyncio.SelectorEventLoop):
+    """An asyncio loop whose ``time()`` is virtual.
+
+    ``speed=None``: time jumps to the next timer when nothing is runnable (as fast as the CPU
+    allows). ``speed=k``: virtual time runs at k times wall time; :meth:`pause` freezes it.
+    """
+
+    def __init__(self, speed: float | None = None) -> None:
+        self._vtime = 0.0
+        self._speed = speed
+        self._paused = False
+        super().__init__(_VirtualSelector(self))
+
+    def time(self) -> float:
+        return self._vtime
+
+    @property
+    def speed(self) -> float | None:
+        return self._speed
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def set_speed(self, speed: float) -> None:
+        """Change the pace (thread-safe: may be called from the UI thread)."""
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+
+        def apply() -> None:
+            self._speed = speed
+
+        self.call_soon_threadsafe(apply)
+
+    def pause(self) -> None:
+        """Freeze virtual time (thread-safe). Zero-delay work still runs."""
+
+        def apply() -> None:
+            self._paused = True
+
+        self.call_soon_threadsafe(apply)
+
+    def resume(self) -> None:
+        """Let virtual time run again (thread-safe)."""
+
+        def apply() -> None:
+            self._paused = False
+
+        self.call_soon_threadsafe(apply)
+
+
+class Clock:
+    """The engine's only source of time: scenario seconds since the clock was started."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self._loop = loop or asyncio.get_running_loop()
+        self._t0 = self._loop.time()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
+
+    @property
+    def virtual(self) -> bool:
+        """True when time is simulated (mock backend), False for wall time."""
+        return isinstance(self._loop, VirtualTimeLoop)
+
+    def now(self) -> float:
+        """Scenario seconds since the clock started."""
+        return self._loop.time() - self._t0
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+    async def sleep_until(self, t: float) -> None:
+        await asyncio.sleep(max(0.0, t - self.now()))
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self._loop.call_later(max(0.0, delay), callback, *args)
+
+    def call_at(self, t: float, callback: Callable[..., Any], *args: Any) -> asyncio.TimerHandle:
+        return self._loop.call_at(self._t0 + t, callback, *args)
+
+
+def new_loop(virtual: bool, speed: float | None = None) -> asyncio.AbstractEventLoop:
+    """A loop for a run: virtual (instant, or paced at ``speed``) or an ordinary wall-time loop."""
+    if virtual:
+        return VirtualTimeLoop(speed=speed)
+    return asyncio.new_event_loop()
+
+
+def wall_now() -> float:
+    """Wall-clock seconds for measuring real elapsed time (not scenario time)."""
+    return time.perf_counter()
