@@ -31,7 +31,7 @@ def select_scenarios(patterns: Sequence[str], ids: Sequence[str], configs: Seque
     """The scenarios a run asked for, with scenario files applied. Returns (scenarios, market csv)."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
     from swarm_tui.engine.scenario import REGISTRY, ScenarioError
-    from swarm_tui.patterns import PATTERNS, all_scenarios, scenarios_of
+    from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, all_scenarios, scenarios_of
 
     definitions = []
     for path in configs:
@@ -43,10 +43,11 @@ def select_scenarios(patterns: Sequence[str], ids: Sequence[str], configs: Seque
     for pattern in patterns:
         if pattern == "all":
             chosen.extend(cls.id for cls in all_scenarios())
-        elif pattern in PATTERNS:
+        elif pattern in PATTERNS or pattern in EXTRA_PATTERNS:
             chosen.extend(cls.id for cls in scenarios_of(pattern))
         else:
-            raise _fail(f"unknown pattern {pattern!r} (choose from: all, {', '.join(PATTERNS)})")
+            names = ", ".join([*PATTERNS, *EXTRA_PATTERNS])
+            raise _fail(f"unknown pattern {pattern!r} (choose from: all, {names})")
     for sid in ids:
         if sid not in REGISTRY and not any(d.id == sid for d in definitions):
             raise _fail(f"unknown scenario {sid!r} (see `swarm-tui patterns`)")
@@ -111,7 +112,16 @@ def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | 
     """
     if ctx.invoked_subcommand is not None:
         return
-    click.echo(ctx.get_help())
+    if seed < 0:
+        raise _fail(f"--seed must be >= 0, got {seed}")
+    from swarm_tui.ui import run_dashboard
+
+    try:
+        code = run_dashboard(backend=backend, scenario=scenario_id, theme=theme, seed=seed, configs=list(configs),
+                             mouse=not no_mouse)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    ctx.exit(code)
 
 
 @cli.command()
@@ -208,7 +218,7 @@ def patterns(mechanisms: bool, show_params: str | None) -> None:
     from rich.table import Table
 
     from swarm_tui.engine.scenario import REGISTRY
-    from swarm_tui.patterns import PATTERNS, scenarios_of
+    from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, scenarios_of
 
     console = Console()
     if show_params:
@@ -226,7 +236,7 @@ def patterns(mechanisms: bool, show_params: str | None) -> None:
             table.add_row(f"mechanisms.{name}", f"true  ({text})")
         console.print(table)
         return
-    for pattern, text in PATTERNS.items():
+    for pattern, text in {**PATTERNS, **EXTRA_PATTERNS}.items():
         console.print(f"[bold]{pattern}[/bold]  [dim]{text}[/dim]")
         for cls in scenarios_of(pattern):
             console.print(f"  {cls.id:<34} {cls.summary}")

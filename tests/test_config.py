@@ -19,7 +19,7 @@ def write(tmp: Path, text: str, name: str = "s.toml") -> Path:
 
 
 def test_examples_load_and_pass() -> None:
-    for path in sorted((ROOT / "examples" / "scenarios").glob("*.toml")):
+    for path in sorted((ROOT / "swarm_tui" / "examples" / "scenarios").glob("*.toml")):
         definition = load_scenario_file(path)
         result = run_scenario(definition.build())
         assert result.status == "passed", (path, result.checks)

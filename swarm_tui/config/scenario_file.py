@@ -1,6 +1,6 @@
 """Scenario files (TOML): define a new scenario or override one from the catalogue.
 
-See ``examples/scenarios/`` and the README for the format. Every error names the file, the key
+See ``swarm_tui/examples/scenarios/`` and the README for the format. Every error names the file, the key
 and what was expected, in one line.
 """
 

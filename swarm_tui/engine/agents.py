@@ -58,6 +58,7 @@ class Agent:
     created_at: float = 0.0
     ready_at: float | None = None
     failed_at: float | None = None
+    stopped_at: float | None = None
     last_heartbeat: float = 0.0
     replaces: str | None = None
     inflight: int = 0

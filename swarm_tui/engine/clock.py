@@ -65,16 +65,23 @@ class _VirtualSelector(selectors.BaseSelector):
                 return self._real.select(None)
             loop._vtime += timeout
             return []
-        # Paced: sleep for real, but only timeout/speed, then advance by what was slept x speed.
-        real_timeout = None if timeout is None else timeout / loop._speed
-        started = time.monotonic()
-        events = self._real.select(real_timeout)
+        # Paced: virtual time follows the wall clock x speed from an anchor (set at start, on
+        # resume and on a speed change). A loop that falls behind (busy CPU, a busy GIL) catches
+        # up by running its due timers at once instead of drifting ever later.
         if timeout == 0:
-            return events
-        advanced = (time.monotonic() - started) * loop._speed
-        if timeout is not None:
-            advanced = timeout if not events else min(advanced, timeout)
-        loop._vtime += advanced
+            return self._real.select(0)
+        speed = loop._speed
+        target = loop._anchor_v + (time.monotonic() - loop._anchor_wall) * speed
+        deadline = None if timeout is None else loop._vtime + timeout
+        if deadline is not None and target >= deadline:
+            loop._vtime = deadline
+            return self._real.select(0)
+        real_wait = None if deadline is None else (deadline - target) / speed
+        events = self._real.select(real_wait)
+        target = loop._anchor_v + (time.monotonic() - loop._anchor_wall) * speed
+        if deadline is not None:
+            target = deadline if not events else min(target, deadline)
+        loop._vtime = max(loop._vtime, target)
         return events
 
 
@@ -89,7 +96,13 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         self._vtime = 0.0
         self._speed = speed
         self._paused = False
+        self._anchor_wall = time.monotonic()
+        self._anchor_v = 0.0
         super().__init__(_VirtualSelector(self))
+
+    def _reanchor(self) -> None:
+        self._anchor_wall = time.monotonic()
+        self._anchor_v = self._vtime
 
     def time(self) -> float:
         return self._vtime
@@ -109,6 +122,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         def apply() -> None:
             self._speed = speed
+            self._reanchor()
 
         self.call_soon_threadsafe(apply)
 
@@ -125,6 +139,7 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
 
         def apply() -> None:
             self._paused = False
+            self._reanchor()
 
         self.call_soon_threadsafe(apply)
 

@@ -64,6 +64,11 @@ class TaskRecord:
         return self.outcome == "ok"
 
     @property
+    def failed(self) -> bool:
+        """Finished without an answer (error, lost, rejected); a task still running is not."""
+        return self.outcome not in ("ok", "pending")
+
+    @property
     def wait(self) -> float:
         return (self.started - self.submitted) if self.started is not None else 0.0
 
@@ -85,6 +90,9 @@ class _Waiter:
 class Dispatcher:
     """Routes tasks to agents with queueing, capability matching and retries."""
 
+    SAMPLE_ABOVE = 256  # swarms larger than this are sampled, SAMPLE candidates per task
+    SAMPLE = 16
+
     def __init__(
         self,
         swarm: Swarm,
@@ -102,6 +110,7 @@ class Dispatcher:
         probe_interval_s: float = 1.0,
         send: Sender | None = None,
         choose_pool: Callable[[Task, bool], str | None] | None = None,
+        keep_records: bool = True,
     ) -> None:
         self.swarm = swarm
         self.clock = swarm.clock
@@ -118,11 +127,14 @@ class Dispatcher:
         self.probe_interval_s = probe_interval_s
         self._send = send or self._default_send
         self.choose_pool = choose_pool
+        # Long runs (soak, large swarms) keep no per-task records: the metrics have the figures.
+        self.keep_records = keep_records
         self.records: list[TaskRecord] = []
         self.assigned: Counter[str] = Counter()
         self._busy: Counter[str] = Counter()
         self._waiters: deque[_Waiter] = deque()
         self._next = 0
+        self._offset = 0
         self._last_probe: dict[str, float] = {}
         # Time during which a task waited while an agent that could take it sat idle.
         self.idle_wait_s = 0.0
@@ -162,15 +174,26 @@ class Dispatcher:
 
     def _candidates(self, task: Task, pool: str | None, exclude: set[str]) -> list[Agent]:
         now = self.clock.now()
-        out = []
+        out: list[Agent] = []
         degraded = []
-        for agent in self.swarm.agents.values():
+        agents = list(self.swarm.agents.values())
+        sample = len(agents) > self.SAMPLE_ABOVE
+        start = 0
+        if sample:
+            # A large swarm: look at a window of agents that moves on with every task, instead of
+            # scanning thousands per task; the policy chooses within it.
+            self._offset = (self._offset + self.SAMPLE) % len(agents)
+            start = self._offset
+        for k in range(len(agents)):
+            agent = agents[(start + k) % len(agents)]
             if agent.id in exclude or not self._eligible(agent, task, pool) or not self._free(agent):
                 continue
             if agent.state == AgentState.DEGRADED:
                 degraded.append(agent)
             else:
                 out.append(agent)
+                if sample and len(out) >= self.SAMPLE:
+                    break
         # A degraded agent gets only an occasional probe, so it can show it has recovered.
         for agent in degraded:
             if now - self._last_probe.get(agent.id, -1e9) >= self.probe_interval_s:
@@ -287,7 +310,8 @@ class Dispatcher:
         now = self.clock.now()
         rec = TaskRecord(id=self._next, op=task.op, cap=task.cap, cost=task.cost, submitted=now,
                          meta=task.meta)
-        self.records.append(rec)
+        if self.keep_records:
+            self.records.append(rec)
         attempts = 0
         deadline = now + self.queue_timeout
         w = _Waiter(task, [self.choose_pool(task, False) if self.choose_pool else task.pool])

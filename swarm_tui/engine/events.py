@@ -95,7 +95,9 @@ class TaskFinished(Event):
     error: str = ""
 
     def describe(self) -> str:
-        return f"task {self.task} {self.outcome} on {self.agent or '-'} in {self.latency_ms:.1f} ms"
+        where = f" on {self.agent}" if self.agent else ""
+        why = f": {self.error}" if self.error else ""
+        return f"{self.op} {self.task} {self.outcome}{where} after {self.latency_ms:.1f} ms{why}"
 
 
 @dataclass(slots=True)

@@ -58,11 +58,61 @@ class FaultWindow:
     outage: float | None = None
 
 
+class LatencyRecorder:
+    """Latency samples: exact up to ``exact_up_to`` samples, then a log-bucket histogram.
+
+    The histogram's buckets are 0.5 % wide (relative), so percentiles stay within 0.5 % of the
+    exact value while memory stays bounded however long a run lasts.
+    """
+
+    RESOLUTION = 1.005
+
+    def __init__(self, exact_up_to: int = 20_000) -> None:
+        self.exact_up_to = exact_up_to
+        self.samples: list[float] = []
+        self.buckets: dict[int, int] = {}
+        self.count = 0
+
+    def _bucket(self, value: float) -> int:
+        return math.floor(math.log(max(value, 1e-3)) / math.log(self.RESOLUTION))
+
+    def add(self, value: float) -> None:
+        self.count += 1
+        if self.buckets:
+            b = self._bucket(value)
+            self.buckets[b] = self.buckets.get(b, 0) + 1
+            return
+        self.samples.append(value)
+        if len(self.samples) > self.exact_up_to:
+            for v in self.samples:
+                b = self._bucket(v)
+                self.buckets[b] = self.buckets.get(b, 0) + 1
+            self.samples = []
+
+    def __len__(self) -> int:
+        return self.count
+
+    def summary(self) -> dict[str, float]:
+        if not self.buckets:
+            return latency_summary(self.samples)
+        ordered = sorted(self.buckets.items())
+        out = {}
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
+            rank = q / 100.0 * (self.count - 1)
+            seen = 0
+            for b, n in ordered:
+                seen += n
+                if seen > rank:
+                    out[name] = round(self.RESOLUTION ** (b + 0.5), 3)
+                    break
+        return out
+
+
 @dataclass
 class MetricsAggregator:
     """Consumes events; produces the standard metrics block of a scenario result."""
 
-    latencies_ms: list[float] = field(default_factory=list)
+    latencies_ms: LatencyRecorder = field(default_factory=LatencyRecorder)
     outcomes: Counter[str] = field(default_factory=Counter)
     per_agent: Counter[str] = field(default_factory=Counter)
     per_pool: Counter[str] = field(default_factory=Counter)
@@ -72,7 +122,9 @@ class MetricsAggregator:
     recovery_times: list[float] = field(default_factory=list)
     detection_times: list[float] = field(default_factory=list)
     retries: int = 0
-    _tasks_in_window: list[tuple[float, bool]] = field(default_factory=list)
+    # Tasks submitted while a fault was active, and how many of them succeeded.
+    _in_fault: int = 0
+    _in_fault_ok: int = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskFinished):
@@ -103,7 +155,7 @@ class MetricsAggregator:
     def _on_task(self, ev: TaskFinished) -> None:
         self.outcomes[ev.outcome] += 1
         if ev.ok:
-            self.latencies_ms.append(ev.latency_ms)
+            self.latencies_ms.add(ev.latency_ms)
             if ev.agent:
                 self.per_agent[ev.agent] += 1
             if ev.pool:
@@ -112,7 +164,12 @@ class MetricsAggregator:
             self.first_submit = ev.submitted
         if self.last_finish is None or ev.t > self.last_finish:
             self.last_finish = ev.t
-        self._tasks_in_window.append((ev.submitted, ev.ok))
+        # A window can only close after it opened, so whether the task was submitted during a
+        # fault is already known when it finishes.
+        if any(w.start <= ev.submitted and (w.recovered is None or ev.submitted <= w.recovered)
+               for w in self.windows):
+            self._in_fault += 1
+            self._in_fault_ok += ev.ok
 
     @property
     def total(self) -> int:
@@ -128,13 +185,9 @@ class MetricsAggregator:
 
     def availability_under_faults(self, end: float) -> float | None:
         """Share of tasks submitted while a fault was active that still succeeded."""
-        if not self.windows:
+        if not self.windows or not self._in_fault:
             return None
-        spans = [(w.start, w.recovered if w.recovered is not None else end) for w in self.windows]
-        hits = [ok for (t, ok) in self._tasks_in_window if any(a <= t <= b for a, b in spans)]
-        if not hits:
-            return None
-        return round(sum(hits) / len(hits), 6)
+        return round(self._in_fault_ok / self._in_fault, 6)
 
     def summary(self, end: float) -> dict[str, Any]:
         """The standard metrics block of a scenario result."""
@@ -146,7 +199,7 @@ class MetricsAggregator:
         return {
             "decisions": self.decisions,
             "success_rate": self.success_rate(),
-            "latency_ms": latency_summary(self.latencies_ms),
+            "latency_ms": self.latencies_ms.summary(),
             "throughput_per_s": round(throughput, 3),
             "recovery_s": round(recovery, 3) if recovery is not None else None,
             "detection_s": round(max(self.detection_times), 3) if self.detection_times else None,

@@ -55,8 +55,12 @@ async def run_scenario(
     subscribers: Iterable[Subscriber] = (),
     market_csv: str | None = None,
     on_context: Callable[[ScenarioContext], None] | None = None,
+    before_shutdown: Callable[[ScenarioContext], None] | None = None,
 ) -> ScenarioResult:
-    """Run one scenario on the running loop and return its result. Never leaves sandboxes."""
+    """Run one scenario on the running loop and return its result. Never leaves sandboxes.
+
+    ``before_shutdown`` sees the swarm as the experiment left it, before its sandboxes are killed.
+    """
     clock = Clock()
     bus = EventBus()
     ctx = ScenarioContext(scenario=scenario, clock=clock, bus=bus, backend=backend, seed=seed,
@@ -89,6 +93,9 @@ async def run_scenario(
         bus.publish(Note(t=clock.now(), scenario=scenario.id, text=error,
                          data={"traceback": traceback.format_exc(limit=8)}))
     finally:
+        if before_shutdown is not None:
+            with contextlib.suppress(Exception):
+                before_shutdown(ctx)
         for swarm in ctx.swarms:
             await swarm.shutdown()
         with contextlib.suppress(BackendError):
@@ -129,10 +136,11 @@ def run_one(
             loop.run_until_complete(task)
         raise
     finally:
-        _close_loop(loop)
+        close_loop(loop)
 
 
-def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
+def close_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is left on a loop, let it finish, and close the loop."""
     pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
     for t in pending:
         t.cancel()

@@ -119,6 +119,8 @@ class Swarm:
         if old == new:
             return
         agent.state = new
+        if new == AgentState.STOPPED:
+            agent.stopped_at = self.clock.now()
         self.publish(
             AgentStateChanged(
                 t=self.clock.now(), agent=agent.id, old=old.value, new=new.value, reason=reason,

@@ -7,6 +7,7 @@ from swarm_tui.patterns import (  # noqa: F401  (importing registers the scenari
     autoscaling,
     chaos,
     hierarchical,
+    lab,
     mesh,
     multi_strategy,
     ring,
@@ -24,6 +25,12 @@ PATTERNS: dict[str, str] = {
     "blue-green": "traffic shifted from blue to green, rolled back on errors",
     "canary": "a canary analysed step by step, promoted or aborted",
     "chaos": "resource faults inside one agent (beyond the public suite)",
+}
+
+
+# Beyond the catalogue: run by name or with --pattern lab, never part of --pattern all.
+EXTRA_PATTERNS: dict[str, str] = {
+    "lab": "large swarms and soak runs (not part of --pattern all)",
 }
 
 

@@ -173,7 +173,7 @@ class ScaleUp(Scenario):
         if reached is not None:
             drained_at = next((t for t, q in d.queue_samples if t >= reached and q <= int(prm["drained_queue"])), None)
         drain_s = (drained_at - reached) if (reached is not None and drained_at is not None) else float("inf")
-        lost = sum(1 for r in d.records if not r.ok)
+        lost = sum(1 for r in d.records if r.failed)
         ctx.observe(peak_agents=peak_live, max_queue=d.max_queue,
                     backlog_drained_s=round(drain_s, 3) if math.isfinite(drain_s) else None)
         return [
@@ -236,7 +236,7 @@ class ScaleDown(Scenario):
         final = pool.sizes[-1][1]
         downs = [x.t for x in scaler.decisions if x.direction == "down"]
         first_down = (downs[0] - ctx.state["start"]) if downs else float("inf")
-        lost = sum(1 for r in d.records if not r.ok)
+        lost = sum(1 for r in d.records if r.failed)
         killed = ctx.state["inflight_killed"]
         ctx.observe(first_scale_down_s=round(first_down, 3) if downs else None, inflight_killed=killed)
         return [

@@ -160,10 +160,14 @@ class Trader:
     def __init__(self, ctx: ScenarioContext, broker: PaperBroker | None = None) -> None:
         self.ctx = ctx
         self.broker = broker or PaperBroker()
+        # The same fills booked per agent, for each agent's P&L on the dashboard.
+        self.by_agent = PaperBroker(self.broker.slippage_bps, self.broker.fee_bps)
         self.trades: dict[str, int] = {}
+        ctx.state.setdefault("traders", []).append(self)
 
     def _fill(self, book: str, agent: str, symbol: str, side: str, qty: float, mid: float) -> None:
         price, fee = self.broker.execute(book, symbol, side, qty, mid)
+        self.by_agent.book(agent).apply_fill(symbol, side, qty, price, fee)
         self.trades[book] = self.trades.get(book, 0) + 1
         self.ctx.bus.publish(TradeExecuted(t=self.ctx.clock.now(), scenario=self.ctx.scenario.id, agent=agent,
                                            strategy=book, symbol=symbol, side=side, qty=qty, price=price, fee=fee))

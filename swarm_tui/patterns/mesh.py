@@ -245,7 +245,7 @@ def crash_recovery_checks(ctx: ScenarioContext, kind: str, detect_intervals: flo
     swarm = ctx.swarm
     injected = ctx.injection(kind)
     records = ctx.state["dispatcher"].records
-    lost = sum(1 for r in records if not r.ok)
+    lost = sum(1 for r in records if r.failed)
     checks: list[Check] = []
     if injected is None:
         return [Check(f"{kind} injected", False, "a fault at its time", "never injected")]

@@ -124,7 +124,7 @@ class TrafficShift(Scenario):
         deviation = max((abs(s["actual"] - s["target"]) for s in log), default=100.0)
         fewest = min((s["requests"] for s in log), default=0)
         records = ctx.state["dispatcher"].records
-        failed = sum(1 for r in records if not r.ok)
+        failed = sum(1 for r in records if r.failed)
         removed_after = (rollout.blue_removed_at - rollout.completed_at
                          if rollout.blue_removed_at is not None and rollout.completed_at is not None else None)
         return [
@@ -176,7 +176,7 @@ class BlueGreenRollback(Scenario):
         prm = ctx.params
         rollout: BlueGreenRollout = ctx.state["rollout"]
         records = ctx.state["dispatcher"].records
-        lost = sum(1 for r in records if not r.ok)
+        lost = sum(1 for r in records if r.failed)
         gate = rollout.rollback_analysis
         if rollout.rollback_at is None:
             return [Check("rolled back when green's error rate passed the limit", False,

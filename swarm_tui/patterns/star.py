@@ -223,7 +223,7 @@ class HubFailover(Scenario):
         election = ctx.state["election"]
         crash = ctx.injection("crash")
         records = ctx.state["dispatcher"].records
-        lost = sum(1 for r in records if not r.ok)
+        lost = sum(1 for r in records if r.failed)
         overlap = election.record.overlap_s(ctx.clock.now())
         hb = swarm.heartbeat_s
         limit = float(ctx.params["takeover_intervals"]) * hb

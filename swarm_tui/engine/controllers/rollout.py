@@ -106,6 +106,28 @@ class _Rollout:
         self.steps_log: list[dict[str, Any]] = []
         self.status = "pending"
         self.decided_at: float | None = None
+        # Manual overrides from the dashboard: advance the current step now, or go back.
+        self._manual_advance = False
+        self._manual_back = False
+        self.step = 0
+        self.steps_total = 0
+
+    def request_advance(self) -> bool:
+        """Promote by hand: end the current step now and advance (False if already decided)."""
+        if self.status not in ("shifting", "analysing"):
+            return False
+        self._manual_advance = True
+        return True
+
+    def request_back(self) -> bool:
+        """Roll back or abort by hand (False if already decided)."""
+        if self.status not in ("shifting", "analysing", "pending"):
+            return False
+        self._manual_back = True
+        return True
+
+    def weights(self) -> dict[str, float]:
+        return dict(self.split.weights)
 
     def choose_pool(self, task: Any, retry: bool) -> str:
         """Where a request goes: by weight; a retried request goes to the safe pool."""
@@ -187,21 +209,31 @@ class BlueGreenRollout(_Rollout):
 
     async def run(self) -> None:
         self.status = "shifting"
-        n = len(self.steps)
+        n = self.steps_total = len(self.steps)
         for i, target in enumerate(self.steps, start=1):
+            self.step = i
             weight = target if self.gradual or i == 1 else 100.0
             self._set_green(weight)
             self._reset_step()
+            manual = False
             while sum(s.requests for s in self.step_stats.values()) < self.requests_per_step:
                 await self.clock.sleep(self.eval_period_s)
                 gate = self._gate()
+                if self._manual_back:
+                    await self._rollback(i, n, target, {**gate, "manual": True})
+                    return
                 if not gate["healthy"] and self.rollback_enabled:
                     await self._rollback(i, n, target, gate)
                     return
+                if self._manual_advance:
+                    self._manual_advance, manual = False, True
+                    break
             gate = self._gate()
-            if not gate["healthy"] and self.rollback_enabled:
+            if not gate["healthy"] and self.rollback_enabled and not manual:
                 await self._rollback(i, n, target, gate)
                 return
+            if manual:
+                gate["manual"] = True
             if target < 100 and len(self.swarm.live(pool="blue")) < len(self.swarm.members(pool="blue")):
                 self.blue_warm_ok = False
             self._log(i, n, target, "green", gate, "promote" if i == n else "advance")
@@ -258,13 +290,21 @@ class CanaryRollout(_Rollout):
 
     async def run(self) -> None:
         self.status = "analysing"
-        n = len(self.steps)
+        n = self.steps_total = len(self.steps)
         for i, target in enumerate(self.steps, start=1):
+            self.step = i
             self.split.set({"canary": target, "stable": 100.0 - target})
             self._reset_step()
             started = self.clock.now()
+            manual = False
             while True:
                 await self.clock.sleep(0.25)
+                if self._manual_back:
+                    await self._abort(i, n, target, {"manual": True})
+                    return
+                if self._manual_advance:
+                    self._manual_advance, manual = False, True
+                    break
                 waited = self.clock.now() - started
                 if waited >= self.max_step_s:
                     break
@@ -281,18 +321,23 @@ class CanaryRollout(_Rollout):
                                            max_latency_ratio=self.max_latency_ratio)
                 analysis_dict = {**analysis.to_dict(), "canary_requests": self._stats("canary").requests,
                                  "stable_requests": self.baseline.requests}
-                passed = analysis.passed
-                if not passed:
+                passed = analysis.passed or manual
+                if not analysis.passed:
                     self.failed_analysis = analysis
+            if manual:
+                analysis_dict["manual"] = True
             if not passed and self.abort_enabled:
-                self.split.set({"stable": 100.0})
-                self.status = "aborted"
-                self.aborted_at = self.decided_at = self.clock.now()
-                self._log(i, n, target, "canary", analysis_dict, "abort")
-                await self.remove_canary()
+                await self._abort(i, n, target, analysis_dict)
                 return
             self._log(i, n, target, "canary", analysis_dict, "promote" if i == n else "advance")
         self.status = "promoting"
         self.promoted_at = self.decided_at = self.clock.now()
         await self.promote()
         self.status = "promoted"
+
+    async def _abort(self, step: int, steps: int, target: float, analysis: dict[str, Any]) -> None:
+        self.split.set({"stable": 100.0})
+        self.status = "aborted"
+        self.aborted_at = self.decided_at = self.clock.now()
+        self._log(step, steps, target, "canary", analysis, "abort")
+        await self.remove_canary()

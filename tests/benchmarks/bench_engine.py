@@ -1,6 +1,6 @@
 """Engine benchmarks: prints numbers, asserts nothing (CI machines are noisy).
 
-    python benchmarks/bench_engine.py [--runs 5] [--messages 200000]
+    python tests/benchmarks/bench_engine.py [--runs 5] [--messages 200000]
 
 1. Wall time of `swarm-tui run --pattern all --backend mock` (a fresh process each time, so
    start-up is included): median and spread over several runs, against the 5 s target and the

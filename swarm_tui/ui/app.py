@@ -1,0 +1,533 @@
+"""The dashboard: watch a swarm live, break it, roll it back.
+
+The engine runs on its own thread (:class:`~swarm_tui.engine.live.LiveRun`); the app samples it:
+about 10 times a second for the topology and the header, 3 times a second for the tables, the
+events, the charts and the checks, and changes only what differs. Every action is a key, a button
+and a command in the palette, and each is confirmed by a notification and a line in the events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Input
+
+from swarm_tui.backends import make_backend
+from swarm_tui.engine.live import AgentRow, EventLine, LiveRun, Snapshot
+from swarm_tui.engine.scenario import Scenario
+from swarm_tui.patterns import REGISTRY
+from swarm_tui.ui.panels import (
+    VIEWS,
+    AgentsTable,
+    ChartsPanel,
+    ChecksPanel,
+    ControlBar,
+    EventsPanel,
+    HeaderBar,
+    RolloutPanel,
+    ViewTabs,
+)
+from swarm_tui.ui.screens import FaultMenu, HelpScreen, PickerEntry, ScenarioPicker
+from swarm_tui.ui.themes import DEFAULT_THEME, ThemeLoad, load_themes
+from swarm_tui.ui.topology import TopologyWidget
+
+COMPACT_WIDTH, COMPACT_HEIGHT = 110, 32
+
+# Every action: (binding id, default key, footer label, description). The same ids name the
+# buttons and the palette commands, and users remap keys by id in config.toml.
+ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("start", "s", "Start", "Start the chosen scenario"),
+    ("pause", "space", "Pause", "Pause or resume"),
+    ("restart", "ctrl+r", "Restart", "Restart the scenario"),
+    ("speed", "x", "Speed", "Speed: 1x, 5x, 20x (mock)"),
+    ("pick", "o", "Scenarios", "Pick a scenario"),
+    ("next_agent", "n", "Next agent", "Select the next agent"),
+    ("prev_agent", "N", "Prev agent", "Select the previous agent"),
+    ("crash", "c", "Crash", "Crash the selected agent"),
+    ("faults", "f", "Faults", "Fault menu for the selected agent"),
+    ("partition", "w", "Partition", "Partition the swarm for 10 s"),
+    ("promote", "p", "Promote", "Promote the rollout"),
+    ("rollback", "r", "Rollback", "Roll back / abort the rollout"),
+    ("scale_up", "plus", "+1", "Scale up by one agent"),
+    ("scale_down", "minus", "-1", "Scale down by one agent"),
+    ("theme", "t", "Theme", "Next theme"),
+    ("view", "v", "View", "Next panel (compact layout)"),
+    ("filter", "slash", "Filter", "Filter the events"),
+    ("help", "question_mark", "Help", "Help: every key"),
+    ("quit", "q", "Quit", "Quit"),
+)
+FAULT_ACTIONS: tuple[tuple[str, str], ...] = (
+    ("cpu-spike", "Inject a CPU spike into the selected agent"),
+    ("memory-leak", "Inject a memory leak into the selected agent"),
+    ("net-delay", "Delay the selected agent's messages"),
+    ("net-loss", "Drop some of the selected agent's messages"),
+    ("error-rate", "Make the selected agent answer with errors"),
+)
+BINDING_IDS = {a[0] for a in ACTIONS}
+
+
+TABLE_LIMIT = 300
+UNWELL = ("failed", "degraded", "draining", "starting")
+
+
+def table_rows(rows: tuple[AgentRow, ...], selected: str | None) -> tuple[AgentRow, ...]:
+    """The rows the agents table shows: all of them, or for a large swarm the unwell ones, the
+    selected one, and the first of the rest, up to TABLE_LIMIT (the heatmap shows the whole)."""
+    if len(rows) <= TABLE_LIMIT:
+        return rows
+    unwell = [r for r in rows if r.state in UNWELL][: TABLE_LIMIT - 1]
+    chosen = {r.id for r in unwell}
+    picked = list(unwell)
+    for r in rows:
+        if r.id == selected and r.id not in chosen:
+            picked.append(r)
+            chosen.add(r.id)
+    for r in rows:
+        if len(picked) >= TABLE_LIMIT:
+            break
+        if r.id not in chosen:
+            picked.append(r)
+            chosen.add(r.id)
+    order = {r.id: i for i, r in enumerate(rows)}
+    return tuple(sorted(picked, key=lambda r: order[r.id]))
+
+
+@dataclass
+class DashboardOptions:
+    """What the dashboard starts with (one factory for the CLI, the tests and the screenshots)."""
+
+    backend: str = "mock"
+    scenario: str | None = None
+    seed: int = 0
+    theme: str | None = None
+    speed: float = 1.0
+    pause_at: float | None = None
+    run_id: str | None = None
+    stable: bool = False  # no cursor blink, no animation: for snapshots and screenshots
+    keymap: dict[str, str] = field(default_factory=dict)
+    extra_scenarios: dict[str, Callable[[], Scenario]] = field(default_factory=dict)
+    extra_sources: dict[str, str] = field(default_factory=dict)
+    market_csv: str | None = None
+    remember_theme: bool = True
+    themes: ThemeLoad | None = None
+    picker_on_start: bool = True
+
+
+class SwarmApp(App[int]):
+    """The swarm-tui dashboard."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "swarm-tui"
+    BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in (
+        "pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"))
+        for action, key, label, desc in ACTIONS]
+
+    selected_agent: reactive[str | None] = reactive(None)
+
+    def __init__(self, options: DashboardOptions | None = None) -> None:
+        self.options = options or DashboardOptions()
+        super().__init__()
+        self.live: LiveRun | None = None
+        self.scenario_id: str | None = self.options.scenario
+        self.snapshot: Snapshot | None = None
+        self._event_seq = 0
+        self._view = "topology"
+        self._compact = False
+        self._agent_ids: list[str] = []
+        self._theme_names: list[str] = []
+        self.themes_loaded = self.options.themes or load_themes()
+        if self.options.stable:
+            self.animation_level = "none"
+
+    # -- setup -----------------------------------------------------------------------------------
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        from swarm_tui.ui.themes import SWARM_VARIABLES
+
+        return {**super().get_theme_variable_defaults(), **SWARM_VARIABLES}
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield ControlBar(id="controls")
+        yield ViewTabs(id="tabs")
+        with Horizontal(id="main"):
+            with Vertical(id="left"):
+                topology = TopologyWidget(id="topology")
+                topology.border_title = "topology"
+                yield topology
+                table = AgentsTable(id="agents")
+                table.border_title = "agents"
+                yield table
+            with Vertical(id="right"):
+                checks = VerticalScroll(ChecksPanel(id="checks-panel"), id="checks")
+                checks.border_title = "checks"
+                yield checks
+                rollout = RolloutPanel(id="rollout")
+                rollout.border_title = "rollout"
+                yield rollout
+                charts = ChartsPanel(id="charts")
+                charts.border_title = "charts"
+                yield charts
+        events = EventsPanel(id="events")
+        events.border_title = "events"
+        yield events
+        yield Footer()
+
+    def on_mount(self) -> None:
+        # The dashboard's widgets live on the default screen; keep them at hand (a modal screen
+        # on top must not hide them from the sampling timers).
+        self.w_header = self.query_one(HeaderBar)
+        self.w_topology = self.query_one(TopologyWidget)
+        self.w_agents = self.query_one(AgentsTable)
+        self.w_events = self.query_one(EventsPanel)
+        self.w_charts = self.query_one(ChartsPanel)
+        self.w_rollout = self.query_one(RolloutPanel)
+        self.w_checks = self.query_one(ChecksPanel)
+        self.w_tabs = self.query_one(ViewTabs)
+        self.w_main = self.screen
+        for theme in self.themes_loaded.themes.values():
+            self.register_theme(theme)
+        self._theme_names = list(self.themes_loaded.themes)
+        for problem in self.themes_loaded.problems:
+            self.notify(f"theme skipped: {problem}", severity="warning", timeout=8)
+        self.theme = self._initial_theme()
+        if self.options.keymap:
+            self.set_keymap(self.options.keymap)
+        if self.options.stable:
+            for widget in self.query(Input):
+                widget.cursor_blink = False
+        self.w_header.show(None, self.options.backend)
+        self.w_rollout.show(None)
+        self.w_checks.show((), False)
+        self._apply_layout(self.size.width, self.size.height)
+        self.set_interval(0.1, self._tick_fast)
+        self.set_interval(0.3, self._tick_slow)
+        if self.scenario_id:
+            self.start_run(self.scenario_id)
+        elif self.options.picker_on_start:
+            self.action_pick()
+
+    def _initial_theme(self) -> str:
+        from swarm_tui.config.user import load_settings
+
+        wanted = self.options.theme or (load_settings().get("theme") if self.options.remember_theme else None)
+        if wanted and wanted not in self.themes_loaded.themes:
+            self.notify(f"theme {wanted!r} not found; using {DEFAULT_THEME}", severity="warning")
+            wanted = None
+        return wanted or DEFAULT_THEME
+
+    # -- scenarios and the live run ---------------------------------------------------------------
+    def scenario_entries(self) -> list[PickerEntry]:
+        from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, scenarios_of
+
+        entries = []
+        for pattern in [*PATTERNS, *EXTRA_PATTERNS]:
+            for cls in scenarios_of(pattern):
+                if cls.id in self.options.extra_scenarios:
+                    continue
+                entries.append(PickerEntry(cls.id, cls.pattern, cls.summary))
+        for sid, factory in self.options.extra_scenarios.items():
+            scenario = factory()
+            entries.append(PickerEntry(sid, scenario.pattern, scenario.title or scenario.summary,
+                                       self.options.extra_sources.get(sid, "")))
+        return entries
+
+    def _make_scenario(self, scenario_id: str) -> Scenario:
+        factory = self.options.extra_scenarios.get(scenario_id)
+        if factory is not None:
+            return factory()
+        return REGISTRY[scenario_id]()
+
+    def start_run(self, scenario_id: str) -> None:
+        """Start a scenario (stopping any run in progress)."""
+        self.scenario_id = scenario_id
+        old, self.live = self.live, None
+        if old is not None:
+            self._stop_in_background(old)
+        backend, seed = self.options.backend, self.options.seed
+        self.live = LiveRun(self._make_scenario(scenario_id), lambda s: make_backend(backend, seed=s),
+                            backend_name=backend, seed=seed, speed=self.options.speed,
+                            pause_at=self.options.pause_at, run_id=self.options.run_id,
+                            market_csv=self.options.market_csv).start()
+        self.snapshot = None
+        self._event_seq = 0
+        self.selected_agent = None
+        self.w_events.reset()
+        self._note(f"started {scenario_id} on {backend} (seed {seed})", toast=not self.options.stable)
+
+    @work(thread=True, exclusive=False, group="stop")
+    def _stop_in_background(self, run: LiveRun) -> None:
+        run.stop()
+
+    def on_unmount(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+    # -- sampling ------------------------------------------------------------------------------------
+    def _tick_fast(self) -> None:
+        live = self.live
+        if live is None:
+            return
+        live.request_snapshot()
+        snap = live.latest
+        if snap is None or snap is self.snapshot:
+            return
+        self.snapshot = snap
+        self.w_header.show(snap, self.options.backend)
+        self.w_topology.show(snap.topology)
+        if self.selected_agent is None and snap.agents:
+            self.selected_agent = snap.agents[0].id
+
+    def _tick_slow(self) -> None:
+        live, snap = self.live, self.snapshot
+        if live is None or snap is None:
+            return
+        self._agent_ids = [a.id for a in snap.agents]
+        table = self.w_agents
+        if table.display:
+            table.show(table_rows(snap.agents, self.selected_agent), snap.t, self.selected_agent)
+            shown = min(len(snap.agents), TABLE_LIMIT)
+            table.border_title = (f"agents · {shown} of {len(snap.agents)} (unwell first; pick others in the "
+                                  "topology)" if len(snap.agents) > TABLE_LIMIT else f"agents · {len(snap.agents)}")
+        lines = live.events_since(self._event_seq)
+        if lines:
+            self._event_seq = lines[-1].seq
+            self.w_events.add(lines)
+        self.w_charts.show(snap.series)
+        rollout = self.w_rollout
+        rollout.show(snap.rollout)
+        if not self._compact:
+            rollout.display = snap.rollout is not None
+        self.w_checks.show(snap.checks, snap.checks_final)
+
+    def _note(self, text: str, severity: str = "information", *, toast: bool = True) -> None:
+        """Confirm an action: a notification and a line in the events."""
+        if toast:
+            self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
+        t = self.snapshot.t if self.snapshot else 0.0
+        self.w_events.add([EventLine(0, t, "action", text)])
+
+    # -- selection ------------------------------------------------------------------------------------
+    def watch_selected_agent(self, old: str | None, new: str | None) -> None:
+        self.w_topology.selected = new
+        if new is not None:
+            self.w_agents.select(new)
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value:
+            self.selected_agent = str(event.row_key.value)
+
+    def on_topology_widget_node_selected(self, event: TopologyWidget.NodeSelected) -> None:
+        self.selected_agent = event.agent_id
+
+    def _step_agent(self, delta: int) -> None:
+        ids = self._agent_ids
+        if not ids:
+            self._note("no agents yet", "warning")
+            return
+        i = ids.index(self.selected_agent) if self.selected_agent in ids else -1
+        self.selected_agent = ids[(i + delta) % len(ids)]
+        self._note(f"selected {self.selected_agent}")
+
+    # -- layout ----------------------------------------------------------------------------------------
+    def on_resize(self, event: Resize) -> None:
+        self._apply_layout(event.size.width, event.size.height)
+
+    def _apply_layout(self, width: int, height: int) -> None:
+        if not hasattr(self, "w_main"):
+            return  # a resize before the widgets are mounted: on_mount applies the layout
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        self._compact = compact
+        self.w_main.set_class(compact, "-compact")
+        tabs = self.w_tabs
+        tabs.display = compact
+        boxes = {"topology": "#topology", "agents": "#agents", "events": "#events", "charts": "#charts",
+                 "checks": "#right"}
+        if not compact:
+            for selector in ("#topology", "#agents", "#events", "#right", "#left", "#charts", "#checks",
+                             "#rollout"):
+                self.w_main.query_one(selector).display = True
+            return
+        tabs.show(self._view)
+        self.w_main.query_one("#left").display = self._view in ("topology", "agents")
+        self.w_main.query_one("#right").display = self._view in ("charts", "checks")
+        for key, selector in boxes.items():
+            if key in ("topology", "agents", "events"):
+                self.w_main.query_one(selector).display = key == self._view
+        self.w_main.query_one("#charts").display = self._view == "charts"
+        self.w_main.query_one("#checks").display = self._view == "checks"
+        self.w_main.query_one("#rollout").display = self._view == "checks"
+
+    # -- actions ---------------------------------------------------------------------------------------
+    def _need_live(self) -> LiveRun | None:
+        if self.live is None:
+            self._note("no scenario running: press o to pick one", "warning")
+        return self.live
+
+    def action_start(self) -> None:
+        if self.live is not None and not self.live.done.is_set():
+            self._note("already running (ctrl+r restarts it)", "warning")
+            return
+        if self.scenario_id is None:
+            self.action_pick()
+            return
+        self.start_run(self.scenario_id)
+
+    def action_pause(self) -> None:
+        live = self._need_live()
+        if live is not None:
+            self._note(live.toggle_pause())
+
+    def action_restart(self) -> None:
+        if self.scenario_id is None:
+            self.action_pick()
+            return
+        self.start_run(self.scenario_id)
+
+    def action_speed(self) -> None:
+        live = self._need_live()
+        if live is None:
+            return
+        if not live.virtual:
+            self._note("real backends run on wall time: speed is 1x", "warning")
+            return
+        self._note(f"speed {live.next_speed():g}x")
+
+    def action_pick(self) -> None:
+        from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS
+
+        def chosen(scenario_id: str | None) -> None:
+            if scenario_id:
+                self.start_run(scenario_id)
+
+        self.push_screen(ScenarioPicker(self.scenario_entries(), {**PATTERNS, **EXTRA_PATTERNS},
+                                        current=self.scenario_id), chosen)
+
+    def action_next_agent(self) -> None:
+        self._step_agent(+1)
+
+    def action_prev_agent(self) -> None:
+        self._step_agent(-1)
+
+    def inject(self, kind: str) -> None:
+        live = self._need_live()
+        if live is None:
+            return
+        if kind == "partition":
+            self._note(live.partition())
+            return
+        if self.selected_agent is None:
+            self._note("select an agent first (n, or click one)", "warning")
+            return
+        message = live.inject(self.selected_agent, kind)
+        self._note(message, "warning" if "injected" in message else "error")
+
+    def action_crash(self) -> None:
+        self.inject("crash")
+
+    def action_faults(self) -> None:
+        def chosen(kind: str | None) -> None:
+            if kind:
+                self.inject(kind)
+
+        self.push_screen(FaultMenu(self.selected_agent), chosen)
+
+    def action_partition(self) -> None:
+        self.inject("partition")
+
+    def action_promote(self) -> None:
+        live = self._need_live()
+        if live is not None:
+            self._note(live.promote())
+
+    def action_rollback(self) -> None:
+        live = self._need_live()
+        if live is not None:
+            self._note(live.rollback())
+
+    def action_scale_up(self) -> None:
+        live = self._need_live()
+        if live is not None:
+            self._note(live.scale(+1))
+
+    def action_scale_down(self) -> None:
+        live = self._need_live()
+        if live is not None:
+            self._note(live.scale(-1))
+
+    def action_theme(self) -> None:
+        names = self._theme_names
+        i = names.index(self.theme) if self.theme in names else -1
+        self.set_theme(names[(i + 1) % len(names)])
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.w_agents.restyle()
+        if self.options.remember_theme:
+            from swarm_tui.config.user import save_settings
+
+            save_settings(theme=name)
+        self._note(f"theme {name}")
+
+    def action_view(self) -> None:
+        keys = [k for k, _ in VIEWS]
+        self._view = keys[(keys.index(self._view) + 1) % len(keys)]
+        self._apply_layout(self.size.width, self.size.height)
+        if not self._compact:
+            self._note("all panels are shown in the wide layout")
+
+    def action_filter(self) -> None:
+        if self._compact:
+            self._view = "events"
+            self._apply_layout(self.size.width, self.size.height)
+        self.w_main.query_one("#event-filter", Input).focus()
+
+    def action_help(self) -> None:
+        from swarm_tui.config.user import config_dir
+
+        keymap = {**self.options.keymap}
+        rows = [(keymap.get(action, key), desc, action) for action, key, _label, desc in ACTIONS]
+        rows.append(("ctrl+p", "Command palette: every action by name", "command_palette"))
+        rows.append(("1-7", "In the fault menu: pick a fault", "fault_1..fault_7"))
+        self.push_screen(HelpScreen(rows, str(config_dir() / "config.toml")))
+
+    async def action_quit(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+        self.exit(0)
+
+    # -- buttons and the command palette ------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        button_id = event.button.id or ""
+        if button_id.startswith("btn-"):
+            self.call_later(self.run_action, button_id[len("btn-"):])
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for action, _key, _label, description in ACTIONS:
+            if action in ("quit",):
+                continue
+            yield SystemCommand(description, f"swarm-tui action ({action})",
+                                lambda a=action: self.call_later(self.run_action, a))
+        for kind, description in FAULT_ACTIONS:
+            yield SystemCommand(description, "fault", lambda k=kind: self.inject(k))
+        for name in self._theme_names:
+            yield SystemCommand(f"Theme: {name}", "switch the theme", lambda n=name: self.set_theme(n))
+        for entry in self.scenario_entries():
+            yield SystemCommand(f"Start {entry.id}", entry.summary, lambda s=entry.id: self.start_run(s))
+
+
+def make_app(options: DashboardOptions | None = None, **kwargs: Any) -> SwarmApp:
+    """The one factory for the CLI, the tests and the screenshot script."""
+    if options is None:
+        options = DashboardOptions(**kwargs)
+    return SwarmApp(options)
