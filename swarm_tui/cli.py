@@ -94,6 +94,42 @@ def make_backend_factory(name: str, options: dict | None = None):
     return lambda seed: make_backend(name, seed=seed, **options)
 
 
+def e2b_options(template: str | None, timeout: int | None, rate: float | None, cap: int | None) -> dict:
+    options = {"template": template, "sandbox_timeout_s": timeout, "rate_per_s": rate, "max_sandboxes": cap}
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def preflight(backend: str, seed: int, options: dict):
+    """Build the backend once and check it can work (credentials, interpreter) before anything
+    starts: a missing or rejected E2B key is one line and exit 2, not a failed run."""
+    import asyncio
+
+    from swarm_tui.backends.base import BackendError
+
+    factory = make_backend_factory(backend, options if backend == "e2b" else None)
+    try:
+        probe = factory(seed)
+        asyncio.run(probe.start())
+    except (ValueError, BackendError) as exc:
+        raise _fail(str(exc)) from None
+    return factory
+
+
+def e2b_flags(fn):
+    """The E2B options of the commands that run scenarios (environment variables set the defaults)."""
+    for option in reversed((
+        click.option("--e2b-template", metavar="NAME", help="E2B template (default base; SWARM_TUI_E2B_TEMPLATE)."),
+        click.option("--e2b-timeout", type=click.IntRange(5, 86400), metavar="S",
+                     help="Sandbox keep-alive timeout in s, refreshed while the run lasts (default 30)."),
+        click.option("--e2b-rate", type=click.FloatRange(min=0.01), metavar="N",
+                     help="Sandbox creations per second (default 1, the free tier; SWARM_TUI_E2B_RATE)."),
+        click.option("--e2b-max", type=click.IntRange(1, 100000), metavar="N",
+                     help="Sandboxes alive at once (default 20, the free tier; SWARM_TUI_E2B_MAX)."),
+    )):
+        fn = option(fn)
+    return fn
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True,
               help="Where agents run.")
@@ -102,10 +138,12 @@ def make_backend_factory(name: str, options: dict | None = None):
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the market and the mock sandboxes.")
 @click.option("--config", "configs", multiple=True, metavar="FILE.toml", help="Scenario file(s) to offer.")
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
+@e2b_flags
 @click.version_option(__version__, prog_name="swarm-tui")
 @click.pass_context
 def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | None, seed: int,
-        configs: tuple[str, ...], no_mouse: bool) -> None:
+        configs: tuple[str, ...], no_mouse: bool, e2b_template: str | None, e2b_timeout: int | None,
+        e2b_rate: float | None, e2b_max: int | None) -> None:
     """Watch, test and break swarms of trading agents in sandboxes.
 
     With no command, opens the dashboard.
@@ -116,9 +154,11 @@ def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | 
         raise _fail(f"--seed must be >= 0, got {seed}")
     from swarm_tui.ui import run_dashboard
 
+    options = e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max)
+    preflight(backend, seed, options)
     try:
         code = run_dashboard(backend=backend, scenario=scenario_id, theme=theme, seed=seed, configs=list(configs),
-                             mouse=not no_mouse)
+                             mouse=not no_mouse, backend_options=options if backend == "e2b" else {})
     except ValueError as exc:
         raise _fail(str(exc)) from None
     ctx.exit(code)
@@ -138,8 +178,10 @@ def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | 
 @click.option("--off", "off", multiple=True, metavar="MECHANISM",
               help="Switch a mechanism off (e.g. failover) to see the scenarios that rely on it fail.")
 @click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
+@e2b_flags
 def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...], backend: str, seed: int,
-        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], quiet: bool) -> None:
+        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], quiet: bool,
+        e2b_template: str | None, e2b_timeout: int | None, e2b_rate: float | None, e2b_max: int | None) -> None:
     """Run scenarios headless and export the results."""
     from rich.console import Console
 
@@ -163,11 +205,7 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
             CsvMarket(market)
         except MarketDataError as exc:
             raise _fail(str(exc)) from None
-    try:
-        factory = make_backend_factory(backend)
-        factory(seed)
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    factory = preflight(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
 
     console = Console(stderr=False)
     run_id = new_run_id()
@@ -243,6 +281,75 @@ def patterns(mechanisms: bool, show_params: str | None) -> None:
             if mechanisms:
                 for name, help_text in cls.mechanism_help.items():
                     console.print(f"      [dim]--off {name}: {help_text}[/dim]")
+
+
+@cli.command()
+@click.option("--yes", is_flag=True, help="Kill what is found (otherwise only list it).")
+@click.option("--where", type=click.Choice(("all", "e2b", "local")), default="all", show_default=True,
+              help="Look at E2B sandboxes, local agent processes, or both.")
+def cleanup(yes: bool, where: str) -> None:
+    """Find (and with --yes kill) sandboxes and agent processes left by swarm-tui runs."""
+    import asyncio
+    import os
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from swarm_tui.backends.base import OwnedSandbox
+    from swarm_tui.backends.local import find_stray_agents, kill_stray_agent
+
+    console = Console()
+    found: list[OwnedSandbox] = []
+    notes: list[str] = []
+    if where in ("all", "local"):
+        found.extend(find_stray_agents())
+    if where in ("all", "e2b"):
+        if not os.environ.get("E2B_API_KEY"):
+            notes.append("E2B: skipped (E2B_API_KEY is not set)")
+        else:
+            from e2b.exceptions import AuthenticationException
+
+            from swarm_tui.backends.e2b import list_tagged_sandboxes, scrub
+
+            try:
+                found.extend(asyncio.run(list_tagged_sandboxes()))
+            except AuthenticationException:
+                raise _fail("E2B rejected the API key (401): check E2B_API_KEY") from None
+            except Exception as exc:
+                raise _fail(scrub(f"cannot list E2B sandboxes: {type(exc).__name__}: {exc}")) from None
+    for note in notes:
+        console.print(note, style="dim")
+    if not found:
+        console.print("nothing left behind: no swarm-tui sandboxes or agent processes found")
+        return
+    table = Table(title=f"{len(found)} left behind", title_justify="left")
+    for col in ("backend", "id", "agent", "run id", "age", "detail"):
+        table.add_column(col)
+    for item in found:
+        table.add_row(item.backend, item.id, item.agent_id or "-", item.run_id or "-", f"{item.age_s:,.0f} s",
+                      item.detail)
+    console.print(table)
+    if not yes:
+        console.print("run again with --yes to kill them")
+        return
+    killed = 0
+    in_use = [i for i in found if i.backend == "local" and "run alive" in i.detail]
+    if in_use:
+        console.print(f"{len(in_use)} local agent(s) belong to a run still going: left alone", style="yellow")
+    found = [i for i in found if i not in in_use]
+    for item in found:
+        if item.backend == "local":
+            killed += kill_stray_agent(int(item.id.split("-", 1)[1]))
+        else:
+            from swarm_tui.backends.e2b import kill_sandbox
+
+            try:
+                killed += asyncio.run(kill_sandbox(item.id))
+            except Exception as exc:
+                console.print(f"could not kill {item.id}: {type(exc).__name__}", style="red")
+    console.print(f"killed {killed} of {len(found)}")
+    if killed < len(found):
+        sys.exit(EXIT_FAILED)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

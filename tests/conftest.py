@@ -43,3 +43,26 @@ PYTHON = sys.executable
 def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def e2b_fake(monkeypatch: pytest.MonkeyPatch):
+    """A loopback fake of E2B with the SDK pointed at it (through the SDK's own environment
+    variables); afterwards no sandbox may be alive and no process of it running."""
+    import time
+
+    from fake_e2b import FakeE2B
+
+    server = FakeE2B().start()
+    for key, value in server.env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("SWARM_TUI_E2B_RATE", "100")  # tests measure behaviour, not E2B's free-tier pace
+    try:
+        yield server
+        deadline = time.monotonic() + 5
+        while (server.alive_count() or server.live_processes()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.alive_count() == 0, "sandboxes left alive on the fake"
+        assert server.live_processes() == [], "processes left running in fake sandboxes"
+    finally:
+        server.stop()

@@ -232,6 +232,18 @@ def test_canary_analysis_thresholds() -> None:
     assert [m.name for m in canary_analysis(flaky, stable).failing()] == ["success_ratio"]
 
 
+def test_canary_latency_floor_ignores_noise_but_not_regressions() -> None:
+    stable, jittery, slow = PoolStats(), PoolStats(), PoolStats()
+    for _ in range(100):
+        stable.record(True, 2.0, 0.0)
+        jittery.record(True, 4.5, 0.0)  # 2.25x a 2 ms p95: noise on a loopback
+        slow.record(True, 40.0, 0.0)  # a real regression
+    assert not canary_analysis(jittery, stable).passed
+    assert canary_analysis(jittery, stable, latency_floor_ms=5.0).passed
+    bad = canary_analysis(slow, stable, latency_floor_ms=5.0)
+    assert [m.name for m in bad.failing()] == ["p95_ratio"] and bad.measurements[1].value == 8.0
+
+
 def test_active_hubs_overlap() -> None:
     hubs = ActiveHubs()
     hubs.start("a", 0.0)

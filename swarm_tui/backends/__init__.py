@@ -15,8 +15,14 @@ def make_backend(name: str, *, seed: int = 0, **options: Any) -> Backend:
         from swarm_tui.backends.mock import MockBackend
 
         return MockBackend(seed=seed, **options)
-    if name in BACKEND_NAMES:
-        raise ValueError(f"backend {name!r} is not available in this version (use --backend mock)")
+    if name == "local":
+        from swarm_tui.backends.local import LocalBackend
+
+        return LocalBackend(seed=seed, **options)
+    if name == "e2b":
+        from swarm_tui.backends.e2b import E2BBackend
+
+        return E2BBackend(seed=seed, **options)
     raise ValueError(f"unknown backend {name!r} (choose from {', '.join(BACKEND_NAMES)})")
 
 

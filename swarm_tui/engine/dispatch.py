@@ -38,6 +38,7 @@ class Task:
     pool: str | None = None
     role: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    cpu: bool = False  # the cost is CPU work (slowed by a CPU spike), not waiting
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Dispatcher:
     # -- helpers ------------------------------------------------------------------------------
     async def _default_send(self, agent: Agent, task: Task) -> Any:
         return await self.swarm.request(agent, task.op, task.data, cap=task.cap, cost=task.cost,
-                                        timeout=self.timeout)
+                                        timeout=self.timeout, cpu=task.cpu)
 
     @property
     def waiting(self) -> int:

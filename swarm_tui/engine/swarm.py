@@ -248,7 +248,7 @@ class Swarm:
     # -- requests ----------------------------------------------------------------------------
     def request(self, agent: Agent, op: str, data: dict[str, Any] | None = None, *,
                 cap: str | None = None, cost: float = 0.0, src: str = CTL,
-                timeout: float = 5.0) -> asyncio.Future[Any]:
+                timeout: float = 5.0, cpu: bool = False) -> asyncio.Future[Any]:
         """Send a task to an agent; the future gets the answer's value or an exception."""
         self._next_id += 1
         task_id = self._next_id
@@ -259,6 +259,8 @@ class Swarm:
         self._agent_pending.setdefault(agent.id, {})[task_id] = None
         agent.inflight += 1
         msg = {"type": "task", "id": task_id, "op": op, "cap": cap, "data": data or {}, "cost": cost}
+        if cpu:
+            msg["cpu"] = True  # the cost is computation, not waiting
         self.router.send(src, agent.id, msg)
         return future
 
@@ -321,6 +323,10 @@ class Swarm:
         if agent.sandbox is not None and agent.sandbox.id != handle.id:
             return  # a message from an older sandbox of this agent
         mtype = msg.get("type")
+        if mtype == "invalid":
+            # The agent broke the protocol (garbage, not JSON, an endless line): it is faulty.
+            self.fail_agent(agent, detector="protocol", reason=f"protocol violation: {msg.get('error', '?')}")
+            return
         if mtype in ("result", "pong"):
             task_id = msg.get("id")
             pending = self._pending.get(task_id) if isinstance(task_id, int) else None

@@ -125,7 +125,7 @@ class CpuSpike(Scenario):
         ctx.state.update(dispatcher=dispatcher, health=health, attempts=attempts)
         spawned = await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), float(prm["duration_s"]),
                                   lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)},
-                                                 cost=float(prm["task_cost_s"])))
+                                                 cost=float(prm["task_cost_s"]), cpu=True))
         for task in spawned:
             await task
 

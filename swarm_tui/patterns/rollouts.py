@@ -210,6 +210,7 @@ CANARY = {
     "max_step_s": 60.0,
     "min_success_ratio": 0.95,
     "max_latency_ratio": 1.5,
+    "latency_floor_ms": 5.0,
     "timeout_s": 2.0,
     "tick_s": 0.5,
     "tail_s": 2.0,
@@ -238,7 +239,8 @@ def _canary(ctx: ScenarioContext, swarm: Swarm, *, abort: bool, analysis: bool, 
         swarm, steps=tuple(float(x) for x in prm["steps"]), min_samples=int(prm["min_samples"]),
         min_step_s=float(prm["min_step_s"]), max_step_s=float(prm["max_step_s"]),
         min_success_ratio=float(prm["min_success_ratio"]), max_latency_ratio=float(prm["max_latency_ratio"]),
-        abort=abort, analysis=analysis, promote=promote, remove_canary=lambda: _remove_pool(swarm, "canary"),
+        latency_floor_ms=float(prm["latency_floor_ms"]), abort=abort, analysis=analysis, promote=promote,
+        remove_canary=lambda: _remove_pool(swarm, "canary"),
     )
     return rollout
 

@@ -176,9 +176,11 @@ class HubFailover(Scenario):
         "tick_s": 0.5,
         "lease_intervals": 2.5,
         "takeover_intervals": 3.0,
+        # The timings below are in heartbeat intervals of 1 s, on every backend.
+        "heartbeat_s": 1.0,
     }
     default_faults = [
-        {"kind": "net-delay", "target": "role:hub", "at": 5.0, "duration": 3.0, "delay_ms": 800},
+        {"kind": "net-delay", "target": "role:hub", "at": 5.0, "duration": 3.0, "delay_ms": 700},
         {"kind": "crash", "target": "role:hub", "at": 15.0},
     ]
     mechanism_help = {"lease": "a heartbeat-renewed lease with fencing (off: promote on missed heartbeats)"}

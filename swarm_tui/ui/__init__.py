@@ -7,7 +7,7 @@ from pathlib import Path
 
 def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: str | None = None,
                   seed: int = 0, configs: list[str] | None = None, mouse: bool = True,
-                  market_csv: str | None = None) -> int:
+                  market_csv: str | None = None, backend_options: dict | None = None) -> int:
     """Validate everything the dashboard needs, then run it. Raises ValueError (one line) on bad input."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
     from swarm_tui.config.user import UserConfigError, load_keymap
@@ -35,7 +35,7 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
         raise ValueError(f"unknown theme {theme!r} (themes: {known})")
     options = DashboardOptions(backend=backend, scenario=scenario, seed=seed, theme=theme, keymap=keymap,
                                extra_scenarios=extra, extra_sources=sources, market_csv=market_csv,
-                               themes=themes)
+                               themes=themes, backend_options=backend_options or {})
     app = make_app(options)
     result = app.run(mouse=mouse)
     return int(result or 0)

@@ -120,6 +120,7 @@ class DashboardOptions:
     remember_theme: bool = True
     themes: ThemeLoad | None = None
     picker_on_start: bool = True
+    backend_options: dict[str, Any] = field(default_factory=dict)
 
 
 class SwarmApp(App[int]):
@@ -252,8 +253,8 @@ class SwarmApp(App[int]):
         old, self.live = self.live, None
         if old is not None:
             self._stop_in_background(old)
-        backend, seed = self.options.backend, self.options.seed
-        self.live = LiveRun(self._make_scenario(scenario_id), lambda s: make_backend(backend, seed=s),
+        backend, seed, extra = self.options.backend, self.options.seed, self.options.backend_options
+        self.live = LiveRun(self._make_scenario(scenario_id), lambda s: make_backend(backend, seed=s, **extra),
                             backend_name=backend, seed=seed, speed=self.options.speed,
                             pause_at=self.options.pause_at, run_id=self.options.run_id,
                             market_csv=self.options.market_csv).start()

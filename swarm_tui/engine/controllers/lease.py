@@ -69,7 +69,8 @@ class LeaseElection:
         swarm.on_agent_message(self._on_message)
 
     def _on_message(self, agent: Agent, msg: dict[str, Any]) -> None:
-        if msg.get("type") == "heartbeat" and agent.id == self.holder:
+        # A holder the failure detector has declared dead renews nothing, even if it still beats.
+        if msg.get("type") == "heartbeat" and agent.id == self.holder and agent.live:
             self.expires = self.swarm.clock.now() + self.ttl
 
     def acquire(self, agent: Agent, reason: str) -> None:

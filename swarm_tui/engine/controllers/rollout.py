@@ -79,11 +79,15 @@ class Analysis:
 
 
 def canary_analysis(canary: PoolStats, stable: PoolStats, *, min_success_ratio: float = 0.95,
-                    max_latency_ratio: float = 1.5) -> Analysis:
-    """Canary success >= ratio x stable success, and canary p95 <= ratio x stable p95."""
+                    max_latency_ratio: float = 1.5, latency_floor_ms: float = 0.0) -> Analysis:
+    """Canary success >= ratio x stable success, and canary p95 <= ratio x stable p95.
+
+    Each p95 counts as at least ``latency_floor_ms``: below the floor, differences are transport
+    noise (a 2 ms p95 against a 4 ms one on a loopback), not a regression worth an abort.
+    """
     success_ratio = canary.success_rate / stable.success_rate if stable.success_rate > 0 else 0.0
-    stable_p95 = stable.p95()
-    latency_ratio = canary.p95() / stable_p95 if stable_p95 > 0 else float("inf")
+    stable_p95 = max(stable.p95(), latency_floor_ms)
+    latency_ratio = max(canary.p95(), latency_floor_ms) / stable_p95 if stable_p95 > 0 else float("inf")
     ms = [
         Measurement("success_ratio", success_ratio, min_success_ratio, ">=", success_ratio >= min_success_ratio),
         Measurement("p95_ratio", latency_ratio, max_latency_ratio, "<=", latency_ratio <= max_latency_ratio),
@@ -267,6 +271,7 @@ class CanaryRollout(_Rollout):
         max_step_s: float = 60.0,
         min_success_ratio: float = 0.95,
         max_latency_ratio: float = 1.5,
+        latency_floor_ms: float = 0.0,
         abort: bool = True,
         analysis: bool = True,
         promote: Callable[[], Awaitable[None]],
@@ -279,6 +284,7 @@ class CanaryRollout(_Rollout):
         self.max_step_s = max_step_s
         self.min_success_ratio = min_success_ratio
         self.max_latency_ratio = max_latency_ratio
+        self.latency_floor_ms = latency_floor_ms
         self.abort_enabled = abort
         self.analysis_enabled = analysis
         self.promote = promote
@@ -318,9 +324,12 @@ class CanaryRollout(_Rollout):
             if self.analysis_enabled:
                 analysis = canary_analysis(self._stats("canary"), self.baseline,
                                            min_success_ratio=self.min_success_ratio,
-                                           max_latency_ratio=self.max_latency_ratio)
+                                           max_latency_ratio=self.max_latency_ratio,
+                                           latency_floor_ms=self.latency_floor_ms)
                 analysis_dict = {**analysis.to_dict(), "canary_requests": self._stats("canary").requests,
-                                 "stable_requests": self.baseline.requests}
+                                 "stable_requests": self.baseline.requests,
+                                 "canary_p95_ms": round(self._stats("canary").p95(), 3),
+                                 "stable_p95_ms": round(self.baseline.p95(), 3)}
                 passed = analysis.passed or manual
                 if not analysis.passed:
                     self.failed_analysis = analysis

@@ -1,0 +1,431 @@
+"""The E2B backend: each agent in its own E2B cloud sandbox (``e2b.AsyncSandbox``).
+
+The agent program (standard library only) is uploaded with ``files.write`` and started with
+``commands.run(..., background=True, timeout=0, stdin=True, on_stdout=...)``; the engine feeds it
+with ``send_stdin`` (one writer per sandbox; up to four calls in flight, so a message never waits a
+whole round trip behind another; what queues beyond that goes out batched in one call; every call
+carries whole lines, and messages are independent, so their order across calls does not matter),
+reads its line-delimited JSON from ``on_stdout``, takes CPU and memory from ``get_metrics``, keeps
+the sandbox alive with ``set_timeout`` while the run lasts (so a killed engine leaves sandboxes
+that expire on their own shortly after), and kills it on teardown. Every sandbox carries metadata
+(app=swarm-tui, run id, agent id, pattern) so ``swarm-tui cleanup`` can find strays.
+
+Creation is limited by a token bucket (creations per second) and a cap on live sandboxes; the
+defaults fit E2B's free tier and can be raised with ``SWARM_TUI_E2B_RATE`` and
+``SWARM_TUI_E2B_MAX`` (or the CLI flags). A 429 slows the bucket down and retries; a 503, a
+timeout or a dropped connection retries with jittered backoff. A sandbox that dies or whose
+stream drops mid-run is reported as the agent's exit, which the engine handles like any crash.
+
+The SDK reads ``E2B_API_KEY``, ``E2B_API_URL``, ``E2B_SANDBOX_URL`` and ``E2B_DOMAIN`` itself,
+so the same code runs against E2B or any E2B-compatible endpoint. The key never appears in a
+message of ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from swarm_tui.backends.base import (
+    Backend,
+    BackendCapabilities,
+    BackendError,
+    OwnedSandbox,
+    SandboxHandle,
+    SandboxMetrics,
+    SandboxSpec,
+)
+from swarm_tui.backends.local import MARKER
+from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+
+APP_TAG = "swarm-tui"
+REMOTE_DIR = "/home/user/swarm"
+AGENT_PACKAGE = "swarm_agent"
+AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py")
+DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
+DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
+
+
+def scrub(text: str) -> str:
+    """A message with the API key (if it slipped in) replaced."""
+    key = os.environ.get("E2B_API_KEY")
+    if key and len(key) >= 4:
+        text = text.replace(key, "***")
+    return text
+
+
+SENDS_IN_FLIGHT = 4  # send_stdin calls in flight per sandbox
+
+
+class TokenBucket:
+    """Creations per second, with a burst of one; a 429 halves the rate for a while."""
+
+    def __init__(self, rate: float, clock: Any = time.monotonic) -> None:
+        self.base_rate = rate
+        self.rate = rate
+        self._clock = clock
+        self._next = 0.0
+        self._lock = asyncio.Lock()
+        self.slowdowns = 0
+
+    async def acquire(self) -> None:
+        async with self._lock:
+            now = self._clock()
+            wait = self._next - now
+            if wait > 0:
+                await asyncio.sleep(wait)
+                now = self._clock()
+            self._next = max(now, self._next) + 1.0 / self.rate
+            # Recover towards the configured rate after a slowdown.
+            self.rate = min(self.base_rate, self.rate * 1.1)
+
+    def slow_down(self, retry_after: float | None = None) -> None:
+        self.slowdowns += 1
+        self.rate = max(self.base_rate / 16, self.rate / 2)
+        if retry_after:
+            self._next = max(self._next, self._clock() + retry_after)
+
+
+def backoff(attempt: int, rng: random.Random, base: float = 0.25, cap: float = 8.0) -> float:
+    """Full-jitter exponential backoff."""
+    return rng.uniform(0, min(cap, base * 2 ** attempt))
+
+
+@dataclass
+class _Sandbox:
+    handle: SandboxHandle
+    spec: SandboxSpec
+    sbx: Any
+    pid: int | None = None
+    command: Any = None
+    buffer: str = ""
+    outbox: deque[str] = field(default_factory=deque)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    killed: bool = False
+    exited: bool = False
+    created: float = field(default_factory=time.monotonic)
+
+
+class E2BBackend(Backend):
+    """Agents in E2B cloud sandboxes."""
+
+    name = "e2b"
+    capabilities = BackendCapabilities(
+        name="e2b",
+        real=True,
+        latency_budget_ms=1500.0,
+        recovery_budget_s=20.0,
+        heartbeat_s=1.0,
+        faults=frozenset(AGENT_FAULTS),
+    )
+
+    def __init__(self, seed: int = 0, *, template: str | None = None, sandbox_timeout_s: int | None = None,
+                 rate_per_s: float | None = None, max_sandboxes: int | None = None,
+                 create_retries: int = 6) -> None:
+        super().__init__()
+        env = os.environ
+        self.template = template or env.get("SWARM_TUI_E2B_TEMPLATE", "base")
+        self.sandbox_timeout_s = int(sandbox_timeout_s or env.get("SWARM_TUI_E2B_TIMEOUT", 30))
+        rate = rate_per_s if rate_per_s is not None else float(env.get("SWARM_TUI_E2B_RATE", DEFAULT_RATE))
+        cap = max_sandboxes if max_sandboxes is not None else int(env.get("SWARM_TUI_E2B_MAX", DEFAULT_MAX))
+        if rate <= 0 or cap <= 0:
+            raise ValueError("E2B creation rate and sandbox cap must be positive")
+        self.rate_per_s = rate
+        self.max_sandboxes = cap
+        self.create_retries = create_retries
+        self.bucket = TokenBucket(rate)
+        self._slots = asyncio.Semaphore(cap)
+        self._rng = random.Random(f"e2b:{seed}")
+        self._sandboxes: dict[str, _Sandbox] = {}
+        self._keepalive: asyncio.Task[None] | None = None
+        self._sources: dict[str, str] | None = None
+        self.retries = 0
+
+    # -- credentials -----------------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Check the API key before anything starts: missing or rejected is one clear error."""
+        from e2b import AsyncSandbox
+        from e2b.exceptions import AuthenticationException
+
+        if not os.environ.get("E2B_API_KEY"):
+            raise BackendError("E2B_API_KEY is not set: export your E2B API key (https://e2b.dev/dashboard)")
+        try:
+            paginator = AsyncSandbox.list(limit=1)
+            await paginator.next_items()
+        except AuthenticationException:
+            raise BackendError("E2B rejected the API key (401): check E2B_API_KEY") from None
+        except Exception as exc:  # any other failure to reach the API
+            where = os.environ.get("E2B_API_URL") or f"api.{os.environ.get('E2B_DOMAIN', 'e2b.app')}"
+            raise BackendError(scrub(f"cannot reach E2B at {where}: {type(exc).__name__}: {exc}")) from None
+
+    # -- creation ---------------------------------------------------------------------------------------
+    def _agent_sources(self) -> dict[str, str]:
+        if self._sources is None:
+            package = resources.files("swarm_tui.agent")
+            self._sources = {name: package.joinpath(name).read_text(encoding="utf-8") for name in AGENT_FILES}
+        return self._sources
+
+    async def _create_sandbox(self, spec: SandboxSpec) -> Any:
+        from e2b import AsyncSandbox
+        from e2b.exceptions import (
+            AuthenticationException,
+            RateLimitException,
+            SandboxException,
+            ServiceBusyException,
+            TimeoutException,
+        )
+
+        metadata = {"app": APP_TAG, "run_id": spec.run_id, "agent_id": spec.agent_id, "pattern": spec.pattern}
+        attempt = 0
+        while True:
+            await self.bucket.acquire()
+            try:
+                return await AsyncSandbox.create(template=self.template, timeout=self.sandbox_timeout_s,
+                                                 metadata=metadata)
+            except AuthenticationException:
+                raise BackendError("E2B rejected the API key (401): check E2B_API_KEY") from None
+            except RateLimitException:
+                self.bucket.slow_down()
+                reason = "429 rate limited"
+            except (TimeoutException, ServiceBusyException, SandboxException, OSError) as exc:
+                # 503 (service busy), timeouts, dropped connections: retried with backoff.
+                reason = scrub(f"{type(exc).__name__}: {exc}")
+            attempt += 1
+            self.retries += 1
+            if attempt > self.create_retries:
+                raise BackendError(f"cannot create an E2B sandbox after {attempt} tries: {reason}")
+            await asyncio.sleep(backoff(attempt, self._rng))
+
+    async def create(self, spec: SandboxSpec) -> SandboxHandle:
+        await self._slots.acquire()
+        try:
+            sbx = await self._create_sandbox(spec)
+        except BaseException:
+            self._slots.release()
+            raise
+        handle = SandboxHandle(id=sbx.sandbox_id, agent_id=spec.agent_id, backend=self.name,
+                               created_at=self.clock.now(), info={"template": self.template})
+        box = _Sandbox(handle, spec, sbx)
+        self._sandboxes[handle.id] = box
+        try:
+            await self._start_agent(box)
+        except BaseException as exc:
+            await self._kill(box)
+            if isinstance(exc, BackendError | asyncio.CancelledError):
+                raise
+            raise BackendError(scrub(f"cannot start the agent in sandbox {handle.id}: {type(exc).__name__}: {exc}")) \
+                from None
+        if self._keepalive is None:
+            self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(), name="e2b keep-alive")
+        return handle
+
+    async def _start_agent(self, box: _Sandbox) -> None:
+        sbx, spec = box.sbx, box.spec
+        for name, text in self._agent_sources().items():
+            await sbx.files.write(f"{REMOTE_DIR}/{AGENT_PACKAGE}/{name}", text)
+        config = {**spec.agent_config(), "run_id": spec.run_id}
+        await sbx.files.write(f"{REMOTE_DIR}/agent.json", json.dumps(config))
+
+        def on_stdout(chunk: Any) -> None:
+            self._lines(box, str(chunk))
+
+        command = await sbx.commands.run(
+            f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json --marker {MARKER}:{spec.run_id}",
+            background=True, timeout=0, stdin=True, on_stdout=on_stdout, on_stderr=lambda chunk: None,
+            cwd=REMOTE_DIR,
+        )
+        box.command, box.pid = command, command.pid
+        loop = asyncio.get_running_loop()
+        box.tasks.append(loop.create_task(self._writer(box), name=f"stdin {box.handle.id}"))
+        box.tasks.append(loop.create_task(self._waiter(box), name=f"wait {box.handle.id}"))
+
+    # -- traffic ------------------------------------------------------------------------------------------
+    def _lines(self, box: _Sandbox, chunk: str) -> None:
+        """Output arrives in chunks; the agent speaks in lines."""
+        if box.killed:
+            return
+        box.buffer += chunk
+        *lines, box.buffer = box.buffer.split("\n")
+        if len(box.buffer) > (1 << 20):
+            box.buffer = ""
+            self._on_message(box.handle, {"type": "invalid", "error": "output line longer than 1 MiB"})
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                self._on_message(box.handle, {"type": "invalid", "error": "output line is not JSON",
+                                              "line": line[:200]})
+                continue
+            if isinstance(msg, dict):
+                self._on_message(box.handle, msg)
+            else:
+                self._on_message(box.handle, {"type": "invalid", "error": "output line is not a JSON object"})
+
+    def send(self, handle: SandboxHandle, message: dict[str, Any]) -> None:
+        box = self._sandboxes.get(handle.id)
+        if box is None or box.killed or box.exited:
+            return
+        box.outbox.append(json.dumps(message, separators=(",", ":")) + "\n")
+        box.wake.set()
+
+    async def _writer(self, box: _Sandbox) -> None:
+        """One writer per sandbox: up to SENDS_IN_FLIGHT calls at once, whole lines in each.
+
+        A serial writer makes a message that arrives during a call wait out that call's round
+        trip; with several in flight it goes at once, and under a burst the queue is batched.
+        """
+        slots = asyncio.Semaphore(SENDS_IN_FLIGHT)
+        lost: list[BaseException] = []
+
+        async def send(data: str) -> None:
+            try:
+                await box.sbx.commands.send_stdin(box.pid, data)
+            except Exception as exc:  # the stream or the sandbox is gone
+                lost.append(exc)
+                box.wake.set()
+            finally:
+                slots.release()
+
+        calls: set[asyncio.Task[None]] = set()
+        try:
+            while not box.killed and not lost:
+                await box.wake.wait()
+                box.wake.clear()
+                while box.outbox and not box.killed and not lost:
+                    await slots.acquire()
+                    data = "".join(box.outbox)
+                    box.outbox.clear()
+                    call = asyncio.get_running_loop().create_task(send(data))
+                    calls.add(call)
+                    call.add_done_callback(calls.discard)
+            if lost:
+                self._exit(box, scrub(f"stdin lost: {type(lost[0]).__name__}"))
+        finally:
+            for call in calls:
+                call.cancel()
+
+    async def _waiter(self, box: _Sandbox) -> None:
+        try:
+            result = await box.command.wait()
+            reason = f"exit code {getattr(result, 'exit_code', '?')}"
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # exit codes, dropped streams, dead sandboxes
+            code = getattr(exc, "exit_code", None)
+            reason = f"exit code {code}" if code is not None else scrub(f"stream lost: {type(exc).__name__}")
+            if code == 137:
+                reason = "killed at its memory limit (exit 137)"
+        self._exit(box, reason)
+
+    def _exit(self, box: _Sandbox, reason: str) -> None:
+        if box.killed or box.exited:
+            return
+        box.exited = True
+        self._on_exit(box.handle, reason)
+
+    async def _keep_alive(self) -> None:
+        """While the run lasts, keep every sandbox's timeout a few refreshes ahead."""
+        period = max(1.0, self.sandbox_timeout_s / 3)
+        while True:
+            await asyncio.sleep(period)
+            boxes = [b for b in self._sandboxes.values() if not b.killed and not b.exited]
+            await asyncio.gather(*(b.sbx.set_timeout(self.sandbox_timeout_s) for b in boxes), return_exceptions=True)
+
+    async def metrics(self, handle: SandboxHandle) -> SandboxMetrics:
+        box = self._sandboxes.get(handle.id)
+        if box is None or box.exited or box.killed:
+            return SandboxMetrics(alive=False)
+        try:
+            entries = await box.sbx.get_metrics()
+        except Exception:  # metrics are best effort
+            return SandboxMetrics(alive=True, mem_limit_mb=box.spec.memory_limit_mb)
+        if not entries:
+            return SandboxMetrics(alive=True, mem_limit_mb=box.spec.memory_limit_mb)
+        last = entries[-1]
+        return SandboxMetrics(cpu_pct=round(float(last.cpu_used_pct), 1),
+                              mem_mb=round(float(last.mem_used) / (1 << 20), 1),
+                              mem_limit_mb=box.spec.memory_limit_mb, alive=True)
+
+    async def inject(self, handle: SandboxHandle, fault: Fault) -> None:
+        box = self._sandboxes.get(handle.id)
+        if box is None or box.exited or box.killed:
+            return
+        if fault.kind == "crash":
+            # The whole sandbox dies, as when a machine goes away.
+            with contextlib.suppress(Exception):
+                await box.sbx.kill()
+            return
+        self.send(handle, fault.command())
+
+    # -- teardown -------------------------------------------------------------------------------------------
+    async def kill(self, handle: SandboxHandle, reason: str = "") -> None:
+        box = self._sandboxes.pop(handle.id, None)
+        if box is not None:
+            await self._kill(box)
+
+    async def _kill(self, box: _Sandbox) -> None:
+        if box.killed:
+            return
+        box.killed = True
+        box.wake.set()
+        for task in box.tasks:
+            task.cancel()
+        for task in box.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(box.sbx.kill(), 15.0)
+        self._sandboxes.pop(box.handle.id, None)
+        self._slots.release()
+
+    async def close(self) -> None:
+        boxes = list(self._sandboxes.values())
+        await asyncio.gather(*(self._kill(b) for b in boxes), return_exceptions=True)
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._keepalive
+            self._keepalive = None
+
+    def alive_count(self) -> int:
+        return sum(1 for b in self._sandboxes.values() if not b.killed and not b.exited)
+
+    async def list_owned(self) -> list[OwnedSandbox]:
+        return await list_tagged_sandboxes()
+
+
+async def list_tagged_sandboxes() -> list[OwnedSandbox]:
+    """Every running sandbox tagged app=swarm-tui (for `swarm-tui cleanup`)."""
+    from datetime import UTC, datetime
+
+    from e2b import AsyncSandbox
+    from e2b.sandbox.sandbox_api import SandboxQuery
+
+    out: list[OwnedSandbox] = []
+    paginator = AsyncSandbox.list(query=SandboxQuery(metadata={"app": APP_TAG}))
+    now = datetime.now(UTC)
+    while paginator.has_next:
+        for info in await paginator.next_items():
+            started = info.started_at if info.started_at.tzinfo else info.started_at.replace(tzinfo=UTC)
+            meta = info.metadata or {}
+            out.append(OwnedSandbox(id=info.sandbox_id, backend="e2b", agent_id=meta.get("agent_id", ""),
+                                    run_id=meta.get("run_id", ""), age_s=(now - started).total_seconds(),
+                                    detail=f"template {info.template_id}"))
+    return out
+
+
+async def kill_sandbox(sandbox_id: str) -> bool:
+    from e2b import AsyncSandbox
+
+    return bool(await AsyncSandbox.kill(sandbox_id))

@@ -1,0 +1,265 @@
+"""The local backend: one OS process per agent, running the agent program.
+
+Line-delimited JSON over the process's stdin/stdout; CPU and memory from the process (psutil);
+a crash is a real SIGKILL, the other faults are performed by the agent program itself. The
+processes never outlive the engine: each closes when its stdin closes, dies with its parent
+(Linux), and ``close()`` kills whatever is left. A watchdog enforces each agent's memory limit
+the way a cgroup would (SIGKILL above the limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from swarm_tui.backends.base import (
+    Backend,
+    BackendCapabilities,
+    BackendError,
+    OwnedSandbox,
+    SandboxHandle,
+    SandboxMetrics,
+    SandboxSpec,
+)
+from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+
+MARKER = "swarm-tui-agent"  # on every agent's command line, so `swarm-tui cleanup` finds strays
+LINE_LIMIT = 1 << 20  # a longer line from an agent is a protocol fault
+START_TIMEOUT_S = 15.0
+
+
+@dataclass
+class _Agent:
+    handle: SandboxHandle
+    proc: asyncio.subprocess.Process
+    spec: SandboxSpec
+    ps: psutil.Process | None
+    reader: asyncio.Task[None] | None = None
+    created: float = field(default_factory=time.monotonic)
+    exited: bool = False
+    killed: bool = False
+
+
+def agent_command(python: str, config: dict[str, Any], run_id: str) -> list[str]:
+    return [python, "-u", "-m", "swarm_tui.agent", "--config", json.dumps(config, separators=(",", ":")),
+            "--marker", f"{MARKER}:{run_id}"]
+
+
+class LocalBackend(Backend):
+    """Agents as local processes."""
+
+    name = "local"
+    capabilities = BackendCapabilities(
+        name="local",
+        real=True,
+        latency_budget_ms=150.0,
+        recovery_budget_s=5.0,
+        heartbeat_s=0.5,
+        faults=frozenset(AGENT_FAULTS),
+    )
+
+    def __init__(self, seed: int = 0, python: str | None = None, watchdog_s: float = 0.25) -> None:
+        super().__init__()
+        self.seed = seed
+        self.python = python or sys.executable
+        self.watchdog_s = watchdog_s
+        self._agents: dict[str, _Agent] = {}
+        self._watchdog: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not os.path.exists(self.python):
+            raise BackendError(f"local backend: no Python interpreter at {self.python}")
+
+    async def create(self, spec: SandboxSpec) -> SandboxHandle:
+        config = spec.agent_config()
+        config["run_id"] = spec.run_id
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *agent_command(self.python, config, spec.run_id),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL, env=env, limit=LINE_LIMIT,
+                start_new_session=True,  # a Ctrl-C in the terminal reaches the engine, which kills us in order
+            )
+        except OSError as exc:
+            raise BackendError(f"local backend: cannot start an agent process: {exc}") from None
+        handle = SandboxHandle(id=f"local-{proc.pid}", agent_id=spec.agent_id, backend=self.name,
+                               created_at=self.clock.now(), pid=proc.pid)
+        try:
+            ps: psutil.Process | None = psutil.Process(proc.pid)
+            ps.cpu_percent(None)  # prime the CPU counter
+        except psutil.Error:
+            ps = None
+        agent = _Agent(handle, proc, spec, ps)
+        self._agents[handle.id] = agent
+        agent.reader = asyncio.get_running_loop().create_task(self._read(agent), name=f"read {handle.id}")
+        if self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch_memory(), name="memory watchdog")
+        return handle
+
+    async def _read(self, agent: _Agent) -> None:
+        """Every line the agent writes, to the engine; its exit, once, at the end."""
+        stdout = agent.proc.stdout
+        assert stdout is not None
+        while True:
+            try:
+                raw = await stdout.readline()
+            except ValueError:
+                # The line was over the limit: the stream is unusable from here on.
+                self._on_message(agent.handle, {"type": "invalid", "error": f"line longer than {LINE_LIMIT} bytes"})
+                break
+            except (ConnectionError, OSError):
+                break
+            if not raw:
+                break
+            try:
+                msg = json.loads(raw)
+            except ValueError:
+                self._on_message(agent.handle, {"type": "invalid", "error": "output line is not JSON",
+                                                "line": raw[:200].decode("utf-8", "replace")})
+                continue
+            if not isinstance(msg, dict):
+                self._on_message(agent.handle, {"type": "invalid", "error": "output line is not a JSON object"})
+                continue
+            self._on_message(agent.handle, msg)
+        with contextlib.suppress(ProcessLookupError):
+            if not agent.killed:
+                await agent.proc.wait()
+        agent.exited = True
+        if not agent.killed:
+            code = agent.proc.returncode
+            reason = f"exit code {code}" if code is None or code >= 0 else f"killed by signal {-code}"
+            if code == 137:
+                reason = "killed at its memory limit (exit 137)"
+            self._on_exit(agent.handle, reason)
+
+    # -- traffic --------------------------------------------------------------------------------------
+    def send(self, handle: SandboxHandle, message: dict[str, Any]) -> None:
+        agent = self._agents.get(handle.id)
+        if agent is None or agent.exited or agent.proc.stdin is None:
+            return
+        # A process on its way out refuses input; its reader reports the exit.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
+            agent.proc.stdin.write((json.dumps(message, separators=(",", ":")) + "\n").encode())
+
+    async def metrics(self, handle: SandboxHandle) -> SandboxMetrics:
+        agent = self._agents.get(handle.id)
+        if agent is None or agent.ps is None or agent.exited:
+            return SandboxMetrics(alive=False)
+        try:
+            with agent.ps.oneshot():
+                cpu = agent.ps.cpu_percent(None)
+                rss = agent.ps.memory_info().rss / (1 << 20)
+        except psutil.Error:
+            return SandboxMetrics(alive=False)
+        return SandboxMetrics(cpu_pct=round(cpu, 1), mem_mb=round(rss, 1), mem_limit_mb=agent.spec.memory_limit_mb)
+
+    async def inject(self, handle: SandboxHandle, fault: Fault) -> None:
+        agent = self._agents.get(handle.id)
+        if agent is None or agent.exited:
+            return
+        if fault.kind == "crash":
+            with contextlib.suppress(ProcessLookupError):
+                agent.proc.send_signal(signal.SIGKILL)
+            return
+        self.send(handle, fault.command())
+
+    async def _watch_memory(self) -> None:
+        """Kill agents above their memory limit (with a little slack), as a cgroup would."""
+        while True:
+            await asyncio.sleep(self.watchdog_s)
+            for agent in list(self._agents.values()):
+                if agent.exited or agent.ps is None:
+                    continue
+                try:
+                    rss = agent.ps.memory_info().rss / (1 << 20)
+                except psutil.Error:
+                    continue
+                if rss > agent.spec.memory_limit_mb * 1.1 + 16:
+                    with contextlib.suppress(ProcessLookupError):
+                        agent.proc.send_signal(signal.SIGKILL)
+
+    async def kill(self, handle: SandboxHandle, reason: str = "") -> None:
+        agent = self._agents.pop(handle.id, None)
+        if agent is not None:
+            await self._kill(agent)
+
+    async def _kill(self, agent: _Agent) -> None:
+        agent.killed = True
+        if agent.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                agent.proc.send_signal(signal.SIGKILL)
+        if agent.proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                agent.proc.stdin.close()
+        with contextlib.suppress(asyncio.TimeoutError, ProcessLookupError):
+            await asyncio.wait_for(agent.proc.wait(), 5.0)
+        if agent.reader is not None and not agent.reader.done():
+            agent.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await agent.reader
+
+    async def list_owned(self) -> list[OwnedSandbox]:
+        now = time.monotonic()
+        return [
+            OwnedSandbox(id=a.handle.id, backend=self.name, agent_id=a.handle.agent_id, run_id=a.spec.run_id,
+                         age_s=now - a.created, detail=f"pid {a.handle.pid}")
+            for a in self._agents.values() if not a.exited
+        ]
+
+    async def close(self) -> None:
+        agents = list(self._agents.values())
+        self._agents.clear()
+        await asyncio.gather(*(self._kill(a) for a in agents), return_exceptions=True)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watchdog
+            self._watchdog = None
+
+    def alive_count(self) -> int:
+        return sum(1 for a in self._agents.values() if not a.exited and a.proc.returncode is None)
+
+
+def find_stray_agents() -> list[OwnedSandbox]:
+    """Agent processes on this machine left by a run that was killed (for `swarm-tui cleanup`)."""
+    out = []
+    now = time.time()
+    for proc in psutil.process_iter(["pid", "ppid", "cmdline", "create_time"]):
+        cmdline = proc.info.get("cmdline") or []
+        marker = next((c for c in cmdline if c.startswith(f"{MARKER}:")), None)
+        if marker is None or proc.pid == os.getpid():
+            continue
+        ppid = proc.info.get("ppid") or 1
+        orphan = ppid == 1 or not psutil.pid_exists(ppid)
+        agent_id = ""
+        with contextlib.suppress(ValueError, IndexError, AttributeError):
+            agent_id = json.loads(cmdline[cmdline.index("--config") + 1]).get("agent_id", "")
+        owner = "orphan" if orphan else f"run alive (pid {ppid})"
+        out.append(OwnedSandbox(id=f"local-{proc.pid}", backend="local", agent_id=agent_id,
+                                run_id=marker.split(":", 1)[1], age_s=now - (proc.info.get("create_time") or now),
+                                detail=f"pid {proc.pid}, {owner}"))
+    return out
+
+
+def kill_stray_agent(pid: int) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        if not any(c.startswith(f"{MARKER}:") for c in proc.cmdline()):
+            return False
+        proc.kill()
+        with contextlib.suppress(psutil.Error):
+            proc.wait(2)
+        return True
+    except psutil.Error:
+        return False
