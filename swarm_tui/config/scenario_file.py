@@ -6,6 +6,7 @@ and what was expected, in one line.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarm_tui.agent.kinds import KINDS
+from swarm_tui.config.user import brief, shown, toml_problem
 from swarm_tui.engine.faults import FAULT_KINDS
-from swarm_tui.engine.scenario import REGISTRY, Scenario, ScenarioError
+from swarm_tui.engine.scenario import Scenario, ScenarioError
+from swarm_tui.patterns import REGISTRY  # importing the patterns fills the catalogue
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 
@@ -26,7 +29,7 @@ class ConfigError(ValueError):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Defect(_Strict):
@@ -108,7 +111,7 @@ def _loc(loc: tuple[Any, ...]) -> str:
         elif str(part).startswith(("literal[", "function-")):
             continue
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + shown(str(part))
     return out or "(top level)"
 
 
@@ -139,6 +142,8 @@ def _type_error(key: str, default: Any, value: Any) -> str | None:
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "expected a number"
+        if not math.isfinite(value):
+            return "expected a finite number"
         return None if value >= 0 else "expected a number >= 0"
     if isinstance(default, str):
         return None if isinstance(value, str) else "expected a string"
@@ -164,8 +169,8 @@ def load_scenario_file(path: str | Path) -> ScenarioDef:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
+        raise ConfigError(f"{path}: {toml_problem(exc)}") from None
     try:
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as exc:
@@ -173,15 +178,16 @@ def load_scenario_file(path: str | Path) -> ScenarioDef:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         got = first.get("input")
-        shown = "" if first.get("type") in ("missing",) or isinstance(got, dict) else f", got {got!r}"
-        raise ConfigError(f"{path}: {_loc(tuple(first['loc']))}: {_friendly(first)}{shown}{more}") from None
+        got_text = "" if first.get("type") in ("missing",) or isinstance(got, dict) else f", got {brief(got)}"
+        raise ConfigError(f"{path}: {_loc(tuple(first['loc']))}: {_friendly(first)}{got_text}{more}") from None
     return _resolve(path, parsed)
 
 
 def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
     head = parsed.scenario
     if not ID_RE.match(head.id):
-        raise ConfigError(f"{path}: scenario.id: expected lowercase letters, digits, '.', '-' or '_', got {head.id!r}")
+        raise ConfigError(f"{path}: scenario.id: expected lowercase letters, digits, '.', '-' or '_', "
+                          f"got {brief(head.id)}")
     overrides = head.id in REGISTRY
     if overrides:
         if head.base is not None and head.base != head.id:
@@ -190,10 +196,10 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
         cls = REGISTRY[head.id]
     else:
         if head.base is None:
-            raise ConfigError(f"{path}: scenario.base: required for a new scenario id {head.id!r} "
+            raise ConfigError(f"{path}: scenario.base: required for a new scenario id {brief(head.id)} "
                               "(the catalogue scenario whose experiment it runs)")
         if head.base not in REGISTRY:
-            raise ConfigError(f"{path}: scenario.base: unknown scenario {head.base!r} "
+            raise ConfigError(f"{path}: scenario.base: unknown scenario {brief(head.base)} "
                               "(see `swarm-tui patterns`)")
         cls = REGISTRY[head.base]
     params: dict[str, Any] = {}
@@ -201,20 +207,21 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
         for key, value in getattr(parsed, section).items():
             if key in ("agents", "faults"):
                 raise ConfigError(f"{path}: {section}.{key}: use [[{key}]] tables instead")
+            key_shown = shown(key)
             if key not in cls.defaults and key not in ("p95_budget_ms", "recovery_budget_s", "heartbeat_s",
                                                        "detector_threshold"):
                 known = ", ".join(sorted(k for k in cls.defaults if k not in ("agents",)))
-                raise ConfigError(f"{path}: {section}.{key}: unknown parameter of {cls.id} (known: {known})")
+                raise ConfigError(f"{path}: {section}.{key_shown}: unknown parameter of {cls.id} (known: {known})")
             problem = _type_error(key, cls.defaults.get(key, 0.0), value)
             if problem:
-                raise ConfigError(f"{path}: {section}.{key}: {problem}, got {value!r}")
+                raise ConfigError(f"{path}: {section}.{key_shown}: {problem}, got {brief(value)}")
             params[key] = value
     if parsed.agents is not None:
         params["agents"] = [a.model_dump(exclude_none=True) for a in parsed.agents]
     unknown = [m for m in parsed.mechanisms if m not in cls.mechanism_help]
     if unknown:
         known = ", ".join(cls.mechanism_help) or "none"
-        raise ConfigError(f"{path}: mechanisms.{unknown[0]}: unknown mechanism of {cls.id} (known: {known})")
+        raise ConfigError(f"{path}: mechanisms.{shown(unknown[0])}: unknown mechanism of {cls.id} (known: {known})")
     faults = None
     if parsed.faults is not None:
         faults = []
@@ -228,9 +235,14 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
             faults.append(entry)
     market = None
     if head.market:
-        market_path = (path.parent / head.market).resolve()
-        if not market_path.is_file():
-            raise ConfigError(f"{path}: scenario.market: no such file {market_path}")
+        market_path = path.parent / head.market
+        try:
+            market_path = market_path.resolve()
+            found = market_path.is_file()
+        except (OSError, ValueError):  # a NUL in the name, a name too long
+            found = False
+        if not found:
+            raise ConfigError(f"{path}: scenario.market: no such file {shown(str(market_path), 300)}")
         market = str(market_path)
     try:
         definition = ScenarioDef(cls=cls, id=head.id, title=head.title, params=params,

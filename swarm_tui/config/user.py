@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,27 @@ from typing import Any
 
 class UserConfigError(ValueError):
     """A user config file that cannot be used: one line naming the file and the key."""
+
+
+def toml_problem(exc: ValueError | RecursionError) -> str:
+    """Why tomllib refused a text, in one line: its own error, or a limit of Python it runs into without one."""
+    if isinstance(exc, RecursionError):
+        return "invalid TOML: arrays or tables nested too deeply"
+    if isinstance(exc, tomllib.TOMLDecodeError):
+        return f"invalid TOML: {exc}"
+    return f"invalid TOML: an integer has more than {sys.get_int_max_str_digits()} digits"
+
+
+def brief(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` for a one-line message, cut short when it is long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """A key (or a path) as it can go in a one-line message: as is, or quoted and cut short when it holds a
+    newline or control codes or is long."""
+    return text if text.isprintable() and len(text) <= limit else brief(text, limit)
 
 
 def config_dir() -> Path:
@@ -33,13 +55,19 @@ def settings_path() -> Path:
     return config_dir() / "settings.json"
 
 
+# The type of each remembered setting; a value of another type is dropped on load.
+SETTING_TYPES: dict[str, type] = {"theme": str}
+
+
 def load_settings() -> dict[str, Any]:
     """Remembered settings; an unreadable file is ignored (it only holds preferences)."""
     try:
         data = json.loads(settings_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return {}
-    return data if isinstance(data, dict) else {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, SETTING_TYPES.get(k, object))}
 
 
 def save_settings(**changes: Any) -> None:
@@ -63,13 +91,13 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> dict[str, str]
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise UserConfigError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise UserConfigError(f"{path}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
+        raise UserConfigError(f"{path}: {toml_problem(exc)}") from None
     except OSError as exc:
         raise UserConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     unknown_tables = sorted(k for k in data if k != "keymap")
     if unknown_tables:
-        raise UserConfigError(f"{path}: {unknown_tables[0]}: unknown key (expected [keymap])")
+        raise UserConfigError(f"{path}: {shown(unknown_tables[0])}: unknown key (expected [keymap])")
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict):
         raise UserConfigError(f"{path}: keymap: expected a table of binding id = \"key\"")
@@ -77,9 +105,9 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> dict[str, str]
     for binding_id, key in keymap.items():
         if binding_id not in known_ids:
             known = ", ".join(sorted(known_ids))
-            raise UserConfigError(f"{path}: keymap.{binding_id}: unknown binding id (known: {known})")
+            raise UserConfigError(f"{path}: keymap.{shown(binding_id)}: unknown binding id (known: {known})")
         if not isinstance(key, str) or not key.strip() or len(key) > 40:
             raise UserConfigError(f"{path}: keymap.{binding_id}: expected a key such as \"k\" or \"ctrl+k\", "
-                                  f"got {key!r}")
+                                  f"got {brief(key)}")
         out[binding_id] = key.strip()
     return out

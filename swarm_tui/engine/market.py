@@ -20,6 +20,7 @@ import csv
 import itertools
 import math
 import random
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ REGIME_STAY = 0.97  # chance to stay in the regime each tick
 
 class MarketDataError(ValueError):
     """Bad market input (a CSV file): the message names the file and the line."""
+
+
+def _brief(text: str, limit: int = 60) -> str:
+    """A cell for a one-line message: quoted, and cut short when it is long."""
+    text = repr(text)
+    return text if len(text) <= limit else f"{text[:limit - 3]}..."
 
 
 @dataclass(slots=True)
@@ -77,9 +84,20 @@ class VixPath:
         return None
 
 
+HISTORY_KEEP = 2048  # ticks a market keeps (strategies look at far fewer)
+
+
+def _latest(history: deque[Tick], n: int) -> list[Tick]:
+    """The last ``n`` ticks, oldest first."""
+    if n <= 0:
+        return []
+    return list(itertools.islice(history, max(0, len(history) - n), None))
+
+
 @dataclass
 class MarketSimulator:
-    """A seeded market: ``next_tick()`` gives the next moment; ``history`` keeps them all."""
+    """A seeded market: ``next_tick()`` gives the next moment; ``history`` keeps the last
+    ``HISTORY_KEEP`` of them (a long run must not grow without bound), ``count`` how many there were."""
 
     seed: int = 0
     symbols: Sequence[str] = SYMBOLS
@@ -88,7 +106,7 @@ class MarketSimulator:
     tick_seconds: float = 1.0
     dislocation_rate: float = 0.06
     vix_origin: int = 0  # the tick at which a scripted VIX path starts
-    history: list[Tick] = field(default_factory=list)
+    history: deque[Tick] = field(default_factory=lambda: deque(maxlen=HISTORY_KEEP))
 
     def __post_init__(self) -> None:
         self._rng = random.Random(f"market:{self.seed}")
@@ -126,6 +144,11 @@ class MarketSimulator:
         self.history.append(tick)
         return tick
 
+    @property
+    def count(self) -> int:
+        """Ticks made so far (``history`` keeps only the latest)."""
+        return self._index
+
     def warm_up(self, n: int) -> None:
         """Generate ``n`` ticks of history before a scenario starts (strategies need a window)."""
         for _ in range(n):
@@ -133,10 +156,10 @@ class MarketSimulator:
 
     def window(self, symbol: str, n: int) -> list[float]:
         """The last ``n`` prices of a symbol."""
-        return [t.prices[symbol] for t in self.history[-n:]]
+        return [t.prices[symbol] for t in _latest(self.history, n)]
 
     def window_b(self, symbol: str, n: int) -> list[float]:
-        return [t.venue_b[symbol] for t in self.history[-n:]]
+        return [t.venue_b[symbol] for t in _latest(self.history, n)]
 
     @property
     def last(self) -> Tick:
@@ -154,7 +177,8 @@ class CsvMarket:
         self.ticks = self._load()
         if not self.ticks:
             raise MarketDataError(f"{self.path}: no data rows")
-        self.history: list[Tick] = []
+        self.history: deque[Tick] = deque(maxlen=HISTORY_KEEP)
+        self.count = 0
         self._iter: Iterator[Tick] = iter(self.ticks)
         self.symbols = tuple(self.ticks[0].prices)
         self.regime = "replay"
@@ -210,6 +234,8 @@ class CsvMarket:
             symbol = row[idx["symbol"]].strip().upper()
             if not symbol:
                 raise MarketDataError(f"{self.path}:{lineno}: empty symbol")
+            if not symbol.isprintable():
+                raise MarketDataError(f"{self.path}:{lineno}: symbol {_brief(symbol)} is not one line of text")
             price = self._number(row[idx["price"]], "price", lineno)
             if price <= 0:
                 raise MarketDataError(f"{self.path}:{lineno}: price must be positive, got {price:g}")
@@ -240,9 +266,9 @@ class CsvMarket:
         try:
             value = float(text.strip())
         except ValueError:
-            raise MarketDataError(f"{self.path}:{lineno}: {column} {text.strip()!r} is not a number") from None
+            raise MarketDataError(f"{self.path}:{lineno}: {column} {_brief(text.strip())} is not a number") from None
         if not math.isfinite(value):
-            raise MarketDataError(f"{self.path}:{lineno}: {column} {text.strip()!r} is not a finite number")
+            raise MarketDataError(f"{self.path}:{lineno}: {column} {_brief(text.strip())} is not a finite number")
         return value
 
     def next_tick(self) -> Tick:
@@ -252,7 +278,8 @@ class CsvMarket:
         except StopIteration:
             self._iter = iter(self.ticks)
             tick = next(self._iter)
-        tick = Tick(len(self.history), dict(tick.prices), dict(tick.venue_b), tick.vix, "replay")
+        tick = Tick(self.count, dict(tick.prices), dict(tick.venue_b), tick.vix, "replay")
+        self.count += 1
         self.history.append(tick)
         return tick
 
@@ -261,10 +288,10 @@ class CsvMarket:
             self.next_tick()
 
     def window(self, symbol: str, n: int) -> list[float]:
-        return [t.prices[symbol] for t in self.history[-n:] if symbol in t.prices]
+        return [t.prices[symbol] for t in _latest(self.history, n) if symbol in t.prices]
 
     def window_b(self, symbol: str, n: int) -> list[float]:
-        return [t.venue_b[symbol] for t in self.history[-n:] if symbol in t.venue_b]
+        return [t.venue_b[symbol] for t in _latest(self.history, n) if symbol in t.venue_b]
 
     @property
     def last(self) -> Tick:

@@ -284,7 +284,7 @@ class VixScaling(Scenario):
         # The market ticks every tick_s; the scripted VIX path starts once the agents are up.
         ctx.market.tick_seconds = float(prm["tick_s"])
         swarm, pool, dispatcher = await _setup(ctx, self)
-        ctx.market.vix_origin = len(ctx.market.history)
+        ctx.market.vix_origin = ctx.market.count
         calm = float(prm["vix_calm"])
 
         def excess_per_agent() -> float:

@@ -13,10 +13,13 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rich.errors import StyleSyntaxError
+from rich.style import Style
 from textual.color import Color, ColorParseError
+from textual.css.constants import VALID_STYLE_FLAGS
 from textual.theme import Theme
 
-from swarm_tui.config.user import config_dir
+from swarm_tui.config.user import brief, config_dir, shown, toml_problem
 
 DEFAULT_THEME = "swarm-dark"
 COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background",
@@ -36,7 +39,8 @@ SWARM_VARIABLES: dict[str, str] = {
     "edge": "#3a4653",
     "message": "#7fdbff",
 }
-# Variables whose values are not colors.
+# Variables whose values are not colors but text styles (as are all of Textual's with "style" in the name:
+# block-cursor-text-style, link-style-hover, ...).
 NON_COLOR_VARIABLES = {"input-cursor-text-style"}
 
 
@@ -57,14 +61,25 @@ def project_themes_dirs() -> list[Path]:
 
 def _color(value: object, key: str, path: Path) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"{path}: {key}: expected a color string, got {value!r}")
-    if value.startswith("ansi_"):
-        return value
-    try:
+        raise ValueError(f"{path}: {key}: expected a color string, got {brief(value)}")
+    try:  # ANSI names too: ansi_red, ansi_bright_black, ansi_default
         Color.parse(value)
     except ColorParseError:
-        raise ValueError(f"{path}: {key}: {value!r} is not a color") from None
+        raise ValueError(f"{path}: {key}: {brief(value)} is not a color") from None
     return value
+
+
+def _text_style(value: object, key: str, path: Path) -> str:
+    words = value.split() if isinstance(value, str) else []
+    valid = bool(words) and set(words) <= VALID_STYLE_FLAGS
+    try:
+        Style.parse(" ".join(words))  # also refuses a "not" with nothing after it
+    except StyleSyntaxError:
+        valid = False
+    if not valid:
+        raise ValueError(f"{path}: {key}: expected a text style such as \"bold\", \"reverse\" or \"none\", "
+                         f"got {brief(value)}")
+    return " ".join(words)
 
 
 def load_theme_file(path: Path) -> Theme:
@@ -73,19 +88,19 @@ def load_theme_file(path: Path) -> Theme:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
         raise ValueError(f"{path}: not a UTF-8 text file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: invalid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
+        raise ValueError(f"{path}: {toml_problem(exc)}") from None
     except OSError as exc:
         raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{path}: name: expected a theme name")
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise ValueError(f"{path}: name: expected a theme name (one line of text)")
     if "primary" not in data:
         raise ValueError(f"{path}: primary: required")
     allowed = {"name", "dark", "ansi", "variables", *COLOR_KEYS}
     for key in data:
         if key not in allowed:
-            raise ValueError(f"{path}: {key}: unknown key")
+            raise ValueError(f"{path}: {shown(key)}: unknown key")
     colors = {k: _color(data[k], k, path) for k in COLOR_KEYS if k in data}
     for flag in ("dark", "ansi"):
         if flag in data and not isinstance(data[flag], bool):
@@ -95,7 +110,10 @@ def load_theme_file(path: Path) -> Theme:
         raise ValueError(f"{path}: variables: expected a table")
     variables = dict(SWARM_VARIABLES)
     for key, value in raw_vars.items():
-        variables[key] = value if key in NON_COLOR_VARIABLES else _color(value, f"variables.{key}", path)
+        if key in NON_COLOR_VARIABLES or "style" in key.split("-"):
+            variables[key] = _text_style(value, f"variables.{shown(key)}", path)
+        else:
+            variables[key] = _color(value, f"variables.{shown(key)}", path)
     return Theme(name=name.strip(), dark=bool(data.get("dark", True)), ansi=bool(data.get("ansi", False)),
                  variables=variables, **colors)
 
