@@ -7,7 +7,10 @@ The engine talks to agents only through this interface:
   program runs (its ``hello`` arrives through ``on_message``);
 * ``send(handle, message)``: queue a message for the agent; never blocks;
 * ``on_message(handle, message)`` is called for every message the agent sends (hello,
-  heartbeat, result, error); ``on_exit(handle, reason)`` when the sandbox is seen to die;
+  heartbeat, result, pong, error); output that is not a message (garbage, an endless line, a
+  flood: see :mod:`swarm_tui.engine.protocol`) comes as ``{"type": "invalid", "error": why}``,
+  after which the backend ignores the agent's output; ``on_exit(handle, reason)`` when the
+  sandbox is seen to die;
 * ``metrics(handle)``, ``inject(handle, fault)``, ``kill(handle)``;
 * ``list_owned()``: sandboxes this backend's owner tagged (for cleanup);
 * ``close()``: kill everything this backend created. Called whatever ends a run.

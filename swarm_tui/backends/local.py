@@ -31,10 +31,12 @@ from swarm_tui.backends.base import (
     SandboxSpec,
 )
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, decode_line, invalid
 
 MARKER = "swarm-tui-agent"  # on every agent's command line, so `swarm-tui cleanup` finds strays
-LINE_LIMIT = 1 << 20  # a longer line from an agent is a protocol fault
 START_TIMEOUT_S = 15.0
+DRAIN_PAUSE_S = 0.05  # a faulty agent's output is read (and thrown away) in gulps this far apart
+_ASKS = frozenset({"task", "ping"})  # messages to an agent that it answers
 
 
 @dataclass
@@ -44,13 +46,15 @@ class _Agent:
     spec: SandboxSpec
     ps: psutil.Process | None
     reader: asyncio.Task[None] | None = None
+    gate: FloodGate = field(default_factory=FloodGate)
     created: float = field(default_factory=time.monotonic)
     exited: bool = False
     killed: bool = False
 
 
-def agent_command(python: str, config: dict[str, Any], run_id: str) -> list[str]:
-    return [python, "-u", "-m", "swarm_tui.agent", "--config", json.dumps(config, separators=(",", ":")),
+def agent_command(python: str, config: dict[str, Any], run_id: str, program: str | None = None) -> list[str]:
+    run = ["-c", program] if program is not None else ["-m", "swarm_tui.agent"]
+    return [python, "-u", *run, "--config", json.dumps(config, separators=(",", ":")),
             "--marker", f"{MARKER}:{run_id}"]
 
 
@@ -67,11 +71,15 @@ class LocalBackend(Backend):
         faults=frozenset(AGENT_FAULTS),
     )
 
-    def __init__(self, seed: int = 0, python: str | None = None, watchdog_s: float = 0.25) -> None:
+    def __init__(self, seed: int = 0, python: str | None = None, watchdog_s: float = 0.25,
+                 program: str | None = None) -> None:
         super().__init__()
         self.seed = seed
         self.python = python or sys.executable
         self.watchdog_s = watchdog_s
+        # Python source run instead of the agent program (``python -c``, same arguments): to try
+        # the engine against agents that misbehave.
+        self.program = program
         self._agents: dict[str, _Agent] = {}
         self._watchdog: asyncio.Task[None] | None = None
 
@@ -86,7 +94,7 @@ class LocalBackend(Backend):
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
         try:
             proc = await asyncio.create_subprocess_exec(
-                *agent_command(self.python, config, spec.run_id),
+                *agent_command(self.python, config, spec.run_id, self.program),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.DEVNULL, env=env, limit=LINE_LIMIT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the engine, which kills us in order
@@ -108,30 +116,41 @@ class LocalBackend(Backend):
         return handle
 
     async def _read(self, agent: _Agent) -> None:
-        """Every line the agent writes, to the engine; its exit, once, at the end."""
+        """Every line the agent writes, to the engine; its exit, once, at the end.
+
+        A line that is not a message (see :func:`~swarm_tui.engine.protocol.decode_line`), one
+        over the length limit or one too many (a flood) is reported as an ``invalid`` message;
+        from then on the agent is faulty and its output is drained unread.
+        """
         stdout = agent.proc.stdout
         assert stdout is not None
+        gate = agent.gate
+        faulty = False
         while True:
             try:
                 raw = await stdout.readline()
             except ValueError:
-                # The line was over the limit: the stream is unusable from here on.
-                self._on_message(agent.handle, {"type": "invalid", "error": f"line longer than {LINE_LIMIT} bytes"})
+                # Over the limit (with or without an end): StreamReader dropped what it held.
+                self._on_message(agent.handle, invalid(f"output line longer than {LINE_LIMIT} bytes"))
+                faulty = True
                 break
             except (ConnectionError, OSError):
                 break
             if not raw:
                 break
-            try:
-                msg = json.loads(raw)
-            except ValueError:
-                self._on_message(agent.handle, {"type": "invalid", "error": "output line is not JSON",
-                                                "line": raw[:200].decode("utf-8", "replace")})
-                continue
-            if not isinstance(msg, dict):
-                self._on_message(agent.handle, {"type": "invalid", "error": "output line is not a JSON object"})
+            if not gate.allow(len(raw)):
+                self._on_message(agent.handle, invalid(gate.reason))
+                faulty = True
+                break
+            msg = decode_line(raw)
+            if msg is None:
                 continue
             self._on_message(agent.handle, msg)
+            if msg.get("type") == INVALID:
+                faulty = True
+                break
+        if faulty:
+            await self._drain(agent, stdout)
         with contextlib.suppress(ProcessLookupError):
             if not agent.killed:
                 await agent.proc.wait()
@@ -143,11 +162,29 @@ class LocalBackend(Backend):
                 reason = "killed at its memory limit (exit 137)"
             self._on_exit(agent.handle, reason)
 
+    async def _drain(self, agent: _Agent, stdout: asyncio.StreamReader) -> None:
+        """Read a faulty agent's output to its end without looking at it, in gulps far apart.
+
+        Reading goes on so that its exit is seen (the pipe must reach its end); the pauses leave
+        a flooding agent blocked on a full pipe most of the time, at next to no cost here.
+        """
+        while True:
+            try:
+                data = await stdout.read(LINE_LIMIT)
+            except (ConnectionError, OSError, ValueError):
+                return
+            if not data:
+                return
+            if not agent.killed:
+                await asyncio.sleep(DRAIN_PAUSE_S)
+
     # -- traffic --------------------------------------------------------------------------------------
     def send(self, handle: SandboxHandle, message: dict[str, Any]) -> None:
         agent = self._agents.get(handle.id)
         if agent is None or agent.exited or agent.proc.stdin is None:
             return
+        if message.get("type") in _ASKS:
+            agent.gate.expect()  # its answer is not a flood
         # A process on its way out refuses input; its reader reports the exit.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
             agent.proc.stdin.write((json.dumps(message, separators=(",", ":")) + "\n").encode())

@@ -19,6 +19,7 @@ from swarm_tui.backends.base import Backend, BackendError, SandboxHandle, Sandbo
 from swarm_tui.engine.agents import LIVE_STATES, Agent, AgentSpec, AgentState
 from swarm_tui.engine.clock import Clock
 from swarm_tui.engine.events import AgentStateChanged, Event, EventBus, FailureDetected
+from swarm_tui.engine.protocol import INVALID, check_message, check_value
 from swarm_tui.engine.router import CTL, MessageRouter
 from swarm_tui.engine.topology import Topology
 
@@ -52,6 +53,7 @@ class _Pending:
     sent: float
     timer: asyncio.TimerHandle | None
     task: bool = True  # a task counts towards the agent's in-flight work; a ping does not
+    op: str = "ping"  # what was asked (a result's value is checked against it)
 
 
 StateListener = Callable[[Agent, AgentState, AgentState], None]
@@ -74,6 +76,7 @@ class Swarm:
         heartbeat_s: float | None = None,
         enforce_links: bool = True,
         ready_timeout_s: float = 30.0,
+        validate: bool | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock
@@ -101,6 +104,12 @@ class Swarm:
         self.late_replies = 0
         # Exceptions raised by background work: a scenario with any is reported as an error.
         self.errors: list[BaseException] = []
+        # Every message from an agent in a real sandbox (a process, a cloud sandbox: code outside
+        # the engine) is checked against the protocol before the engine acts on it. Messages from
+        # the mock backend are not, by default: they are made in-process by the engine's own
+        # AgentCore, and the mock routes hundreds of thousands a second, where the checks would cost.
+        self.validate = backend.capabilities.real if validate is None else validate
+        self._muted: set[str] = set()  # sandboxes that broke the protocol: nothing they say counts
 
     # -- events and listeners ----------------------------------------------------------------
     def publish(self, event: Event) -> None:
@@ -191,6 +200,10 @@ class Swarm:
             agent.last_heartbeat = self.clock.now()
             if agent.state == AgentState.STARTING:
                 await asyncio.wait_for(asyncio.shield(ready), self.ready_timeout_s)
+            if agent.state == AgentState.FAILED and agent.sandbox is not None:
+                # It failed while it started (its hello broke the protocol, say).
+                with contextlib.suppress(BackendError):
+                    await self.backend.kill(agent.sandbox, "start failed")
         except (BackendError, TimeoutError) as exc:
             reason = str(exc) or "no hello from the agent in time"
             agent.failed_at = self.clock.now()
@@ -238,6 +251,9 @@ class Swarm:
                                      silent_s=round(now - agent.last_heartbeat, 4)))
         self.set_state(agent, AgentState.FAILED, reason)
         self._fail_pending(agent.id, "agent-failed")
+        ready = self._ready.get(agent.id)
+        if ready is not None and not ready.done():
+            ready.set_result(None)  # failed while starting: deploy need not wait for a hello
 
     async def dispose(self, agent: Agent) -> None:
         """Kill the sandbox of a failed agent and drop it from the topology."""
@@ -255,7 +271,7 @@ class Swarm:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         timer = self.clock.call_later(timeout, self._timeout, task_id) if timeout else None
-        self._pending[task_id] = _Pending(future, agent.id, src, self.clock.now(), timer)
+        self._pending[task_id] = _Pending(future, agent.id, src, self.clock.now(), timer, True, op)
         self._agent_pending.setdefault(agent.id, {})[task_id] = None
         agent.inflight += 1
         msg = {"type": "task", "id": task_id, "op": op, "cap": cap, "data": data or {}, "cost": cost}
@@ -323,10 +339,16 @@ class Swarm:
         if agent.sandbox is not None and agent.sandbox.id != handle.id:
             return  # a message from an older sandbox of this agent
         mtype = msg.get("type")
-        if mtype == "invalid":
-            # The agent broke the protocol (garbage, not JSON, an endless line): it is faulty.
-            self.fail_agent(agent, detector="protocol", reason=f"protocol violation: {msg.get('error', '?')}")
-            return
+        if self.validate or mtype == INVALID:
+            if handle.id in self._muted:
+                return
+            problem = self._violation(agent, msg, mtype)
+            if problem is not None:
+                # The agent broke the protocol (garbage, not JSON, an endless line, a flood, a
+                # field of the wrong type): it is faulty, and nothing more it says counts.
+                self._muted.add(handle.id)
+                self.fail_agent(agent, detector="protocol", reason=f"protocol violation: {problem}")
+                return
         if mtype in ("result", "pong"):
             task_id = msg.get("id")
             pending = self._pending.get(task_id) if isinstance(task_id, int) else None
@@ -337,6 +359,25 @@ class Swarm:
             self.router.send(agent.id, pending.src, msg)
         else:
             self.router.send(agent.id, CTL, msg)
+
+    def _violation(self, agent: Agent, msg: dict[str, Any], mtype: Any) -> str | None:
+        """Why a message from an agent breaks the protocol, or None."""
+        if mtype == INVALID:  # the backend could not read a line of the agent's output
+            return str(msg.get("error") or "unreadable output")[:300]
+        problem = check_message(msg)
+        if problem is not None or (mtype != "result" and mtype != "pong"):
+            return problem
+        pending = self._pending.get(msg["id"])
+        if pending is None:
+            return None  # a late reply (its request timed out or failed): counted, not used
+        asked = "task" if pending.task else "ping"
+        if pending.agent != agent.id:
+            return f"{mtype} {msg['id']} answers a {asked} sent to another agent"
+        if (mtype == "result") != pending.task:
+            return f"{mtype} {msg['id']} answers a {asked}"
+        if mtype == "result" and msg["ok"]:
+            return check_value(pending.op, msg["value"])
+        return None
 
     def _on_backend_exit(self, handle: SandboxHandle, reason: str) -> None:
         agent = self.agents.get(handle.agent_id)
