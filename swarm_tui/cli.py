@@ -6,6 +6,7 @@ input (one line on stderr, no traceback); 130 interrupted (results so far are st
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -115,13 +116,20 @@ def preflight(backend: str, seed: int, options: dict):
     return factory
 
 
+def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """FloatRange lets NaN through (every comparison with it is false)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number", param=param)
+    return value
+
+
 def e2b_flags(fn):
     """The E2B options of the commands that run scenarios (environment variables set the defaults)."""
     for option in reversed((
         click.option("--e2b-template", metavar="NAME", help="E2B template (default base; SWARM_TUI_E2B_TEMPLATE)."),
         click.option("--e2b-timeout", type=click.IntRange(5, 86400), metavar="S",
                      help="Sandbox keep-alive timeout in s, refreshed while the run lasts (default 30)."),
-        click.option("--e2b-rate", type=click.FloatRange(min=0.01), metavar="N",
+        click.option("--e2b-rate", type=click.FloatRange(min=0.01, max=10000.0), metavar="N", callback=_finite,
                      help="Sandbox creations per second (default 1, the free tier; SWARM_TUI_E2B_RATE)."),
         click.option("--e2b-max", type=click.IntRange(1, 100000), metavar="N",
                      help="Sandboxes alive at once (default 20, the free tier; SWARM_TUI_E2B_MAX)."),
@@ -177,22 +185,33 @@ def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | 
 @click.option("--market", "market_csv", metavar="FILE.csv", help="Replay market data from a CSV file.")
 @click.option("--off", "off", multiple=True, metavar="MECHANISM",
               help="Switch a mechanism off (e.g. failover) to see the scenarios that rely on it fail.")
+@click.option("--journal", "journal_path", metavar="PATH",
+              help="Where to write the event journal (default: runs/ in the state directory).")
+@click.option("--no-journal", is_flag=True, help="Do not write a journal.")
 @click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
 @e2b_flags
 def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...], backend: str, seed: int,
-        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], quiet: bool,
-        e2b_template: str | None, e2b_timeout: int | None, e2b_rate: float | None, e2b_max: int | None) -> None:
-    """Run scenarios headless and export the results."""
+        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], journal_path: str | None,
+        no_journal: bool, quiet: bool, e2b_template: str | None, e2b_timeout: int | None, e2b_rate: float | None,
+        e2b_max: int | None) -> None:
+    """Run scenarios headless and export the results.
+
+    Every run writes its events to a journal as they happen; `swarm-tui report JOURNAL` rebuilds
+    the results from it, even after a crash. SIGINT, SIGTERM and SIGHUP stop the run: every
+    sandbox is killed, the results so far are exported, and the exit code is 130, 143 or 129.
+    """
     from rich.console import Console
 
     from swarm_tui.console import LiveProgress, one_line, summary_table
     from swarm_tui.engine.market import CsvMarket, MarketDataError
-    from swarm_tui.engine.runner import Runner, new_run_id, utc_now
+    from swarm_tui.engine.runner import Runner, Shutdown, new_run_id, utc_now
     from swarm_tui.results.export import ExportError, check_export_path, write_export
-    from swarm_tui.results.journal import JournalWriter
+    from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
 
     if seed < 0:
         raise _fail(f"--seed must be >= 0, got {seed}")
+    if journal_path and no_journal:
+        raise _fail("--journal and --no-journal contradict each other")
     for path in exports:
         try:
             check_export_path(path)
@@ -208,43 +227,164 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
     factory = preflight(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
 
     console = Console(stderr=False)
+    errors = Console(stderr=True, soft_wrap=True)
     run_id = new_run_id()
-    journals = [JournalWriter(p, run_id) for p in exports if Path(p).suffix.lower() == ".jsonl"]
-    for journal in journals:
-        journal.open({"backend": backend, "seed": seed, "started_at": utc_now(),
-                      "scenarios": [s.id for s in scenarios]})
+    header = {"backend": backend, "seed": seed, "started_at": utc_now(), "scenarios": [s.id for s in scenarios],
+              "argv": _safe_argv()}
+    paths = [Path(p) for p in exports if Path(p).suffix.lower() == ".jsonl"]
+    main_journal = None if no_journal else Path(journal_path) if journal_path else default_journal_path(run_id)
+    journals: list[JournalWriter] = []
+    for path in ([main_journal] if main_journal else []) + paths:
+        writer = JournalWriter(path, run_id)
+        try:
+            writer.open(header)
+        except JournalError as exc:
+            for opened in journals:
+                opened.close()
+            raise _fail(str(exc)) from None
+        journals.append(writer)
+    if main_journal is not None:
+        if not journal_path:
+            prune_journals(main_journal.parent)
+        errors.print(f"journal: {main_journal}", style="dim", highlight=False)
+
+    shutdown = Shutdown()
+    shutdown.on_message = lambda text: errors.print(f"swarm-tui: {text}", style="yellow", highlight=False)
     progress = LiveProgress(console, scenarios) if not quiet else None
     runner = Runner(factory, backend, seed=seed, market_csv=market, subscribers=list(journals), run_id=run_id,
                     on_start=progress.on_start if progress else None,
                     on_finish=progress.on_finish if progress else None,
-                    on_context=progress.on_context if progress else None)
-    interrupted = False
-    try:
-        if progress is not None:
-            with progress:
+                    on_context=progress.on_context if progress else None, shutdown=shutdown)
+    crash: BaseException | None = None
+    with shutdown:
+        try:
+            if progress is not None:
+                with progress:
+                    runner.run(scenarios)
+            else:
                 runner.run(scenarios)
+        except KeyboardInterrupt:  # a Ctrl-C that got past the handler (before it was installed)
+            shutdown.signum = shutdown.signum or 2
+        except Exception as exc:  # a bug outside the scenarios: still close and export what was measured
+            crash = exc
+        # From here on a signal only hurries: the journal and the exports must be written.
+        result = runner.last
+        if result is None:
+            for journal in journals:
+                journal.close({"finished_at": utc_now(), "interrupted": True})
+            if crash is not None:
+                raise crash
+            sys.exit(shutdown.exit_code or EXIT_INTERRUPTED)
+        result.interrupted = result.interrupted or shutdown.requested
+        for journal in journals:
+            journal.close({"finished_at": result.finished_at or utc_now(), "summary": result.counts(),
+                           "interrupted": result.interrupted, **({"error": _describe(crash)} if crash else {})})
+            if journal.error:
+                errors.print(f"swarm-tui: {journal.error}", style="red", highlight=False)
+        for path in exports:
+            if Path(path).suffix.lower() != ".jsonl":
+                try:
+                    write_export(result, path)
+                except (ExportError, OSError) as exc:
+                    errors.print(f"swarm-tui: cannot write {path}: {exc}", style="red", highlight=False)
+        if quiet:
+            click.echo(one_line(result))
         else:
-            runner.run(scenarios)
-    except KeyboardInterrupt:
-        interrupted = True
-    result = runner.last
-    assert result is not None
-    result.interrupted = interrupted
-    for journal in journals:
-        journal.close({"finished_at": result.finished_at, "summary": result.counts(), "interrupted": interrupted})
+            console.print()
+            console.print(summary_table(result))
+            for path in exports:
+                console.print(f"wrote {path}", style="dim")
+        if crash is not None:
+            errors.print(f"swarm-tui: internal error: {_describe(crash)} (results so far were written)", style="red",
+                         highlight=False)
+            sys.exit(EXIT_FAILED)
+        if shutdown.requested:
+            sys.exit(shutdown.exit_code)
+        sys.exit(EXIT_OK if result.passed else EXIT_FAILED)
+
+
+def _describe(exc: BaseException | None) -> str:
+    from swarm_tui.redact import scrub
+
+    return scrub(f"{type(exc).__name__}: {exc}") if exc is not None else ""
+
+
+def _safe_argv() -> list[str]:
+    from swarm_tui.redact import scrub
+
+    return [scrub(a) for a in sys.argv[1:]]
+
+
+@cli.command()
+@click.argument("journal", metavar="JOURNAL.jsonl")
+@click.option("--export", "exports", multiple=True, metavar="PATH",
+              help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv")
+@click.option("--quiet", "-q", is_flag=True, help="One summary line instead of the table.")
+def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
+    """Rebuild the results (and any export) from a journal, even one cut short by a crash."""
+    import shutil
+
+    from rich.console import Console
+
+    from swarm_tui.console import one_line, summary_table
+    from swarm_tui.results.export import ExportError, check_export_path, write_export
+    from swarm_tui.results.journal import JournalError, read_journal
+    from swarm_tui.results.rebuild import rebuild_results
+
     for path in exports:
-        if Path(path).suffix.lower() != ".jsonl":
-            write_export(result, path)
+        try:
+            check_export_path(path)
+        except ExportError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        recorded = read_journal(journal)
+    except JournalError as exc:
+        raise _fail(str(exc)) from None
+    result = rebuild_results(recorded)
+    console = Console()
+    errors = Console(stderr=True, soft_wrap=True)
+    for note in recorded.notes:
+        errors.print(f"note: {note}", style="yellow", highlight=False)
+    for path in exports:
+        try:
+            if Path(path).suffix.lower() == ".jsonl":
+                if Path(path).resolve() != Path(journal).resolve():
+                    shutil.copyfile(journal, path)
+            else:
+                write_export(result, path)
+        except (ExportError, OSError) as exc:
+            raise _fail(f"cannot write {path}: {exc}") from None
     if quiet:
         click.echo(one_line(result))
     else:
-        console.print()
         console.print(summary_table(result))
         for path in exports:
             console.print(f"wrote {path}", style="dim")
-    if interrupted:
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(EXIT_OK if result.passed else EXIT_FAILED)
+    sys.exit(EXIT_OK if result.passed and not result.interrupted else EXIT_FAILED)
+
+
+@cli.command()
+@click.argument("journal", metavar="JOURNAL.jsonl")
+@click.option("--scenario", "scenario_id", metavar="ID", help="Scenario to play (default: the first).")
+@click.option("--speed", type=click.FloatRange(min=0.1, max=1000.0), default=1.0, show_default=True,
+              help="Playback speed (times the recorded scenario time).")
+@click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
+@click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
+def replay(journal: str, scenario_id: str | None, speed: float, theme: str | None, no_mouse: bool) -> None:
+    """Play a recorded run in the dashboard: pause, speed, seek (read-only)."""
+    from swarm_tui.results.journal import JournalError, read_journal
+
+    try:
+        recorded = read_journal(journal)
+    except JournalError as exc:
+        raise _fail(str(exc)) from None
+    from swarm_tui.ui import run_replay
+
+    try:
+        code = run_replay(recorded, scenario=scenario_id, speed=speed, theme=theme, mouse=not no_mouse)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    sys.exit(code)
 
 
 @cli.command()
@@ -324,7 +464,7 @@ def cleanup(yes: bool, where: str) -> None:
         return
     table = Table(title=f"{len(found)} left behind", title_justify="left")
     for col in ("backend", "id", "agent", "run id", "age", "detail"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for item in found:
         table.add_row(item.backend, item.id, item.agent_id or "-", item.run_id or "-", f"{item.age_s:,.0f} s",
                       item.detail)
@@ -355,14 +495,20 @@ def cleanup(yes: bool, where: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: runs the CLI and turns every error into one line and an exit code."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="swarm-tui", standalone_mode=False)
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name="swarm-tui", standalone_mode=False)
+        if isinstance(code, int):  # click returns ctx.exit(code) instead of raising, outside standalone mode
+            return code
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.exceptions.Abort:
         click.echo("swarm-tui: interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
-        click.echo(f"swarm-tui: error: {exc.format_message()}", err=True)
+        from swarm_tui.redact import scrub
+
+        message = " ".join(exc.format_message().split())  # one line, whatever the message held
+        message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)  # no escape codes
+        click.echo(scrub(f"swarm-tui: error: {message}"), err=True)
         return EXIT_USAGE
     except KeyboardInterrupt:
         click.echo("swarm-tui: interrupted", err=True)

@@ -134,5 +134,6 @@ def summary_table(result: RunResult) -> Group:
 def one_line(result: RunResult) -> str:
     counts = result.counts()
     total = sum(s.duration_s for s in result.scenarios)
+    stopped = ", interrupted" if result.interrupted else ""
     return (f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors in {total:.2f} s "
-            f"(run {result.run_id})")
+            f"(run {result.run_id}{stopped})")

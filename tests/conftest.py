@@ -39,6 +39,33 @@ def cli_env() -> dict[str, str]:
 PYTHON = sys.executable
 
 
+def agent_processes_of(pid: int) -> list:
+    """The local agent processes whose parent is ``pid``."""
+    import psutil
+
+    from swarm_tui.backends.local import MARKER
+
+    out = []
+    for proc in psutil.process_iter(["ppid", "cmdline"]):
+        if proc.info.get("ppid") == pid and any(c.startswith(f"{MARKER}:") for c in proc.info.get("cmdline") or []):
+            out.append(proc)
+    return out
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _state_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Journals of every run (headless and dashboard) go to a temporary state directory, never
+    to the user's; subprocesses inherit it through the environment."""
+    path = tmp_path_factory.mktemp("state")
+    old = os.environ.get("SWARM_TUI_STATE_DIR")
+    os.environ["SWARM_TUI_STATE_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("SWARM_TUI_STATE_DIR", None)
+    else:
+        os.environ["SWARM_TUI_STATE_DIR"] = old
+
+
 @pytest.fixture
 def tmp_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)

@@ -143,11 +143,14 @@ def test_cpu_spike_and_slow_make_answers_slower(name: str) -> None:
             return swarm.clock.now() - t0
 
         base = sum([await latency() for _ in range(5)]) / 5
-        await backend.metrics(agent.sandbox)
+        await swarm.clock.sleep(1.0)
+        idle = (await backend.metrics(agent.sandbox)).cpu_pct
         await swarm.inject(agent, Fault("cpu-spike", duration=5.0, params={"factor": 6.0}))
         await swarm.clock.sleep(1.0)
-        # One core burning: 100 % of a process, 50 % of a 2-vCPU sandbox (E2B counts all its CPUs).
-        assert (await backend.metrics(agent.sandbox)).cpu_pct > 40
+        # One core burning: 100 % of a process, 50 % of a 2-vCPU sandbox (E2B counts all its CPUs);
+        # on a busy CI machine the burner gets less than a whole core, so the bar is lower.
+        burning = (await backend.metrics(agent.sandbox)).cpu_pct
+        assert burning > max(20.0, idle + 10.0), (idle, burning)
         spiked = sum([await latency() for _ in range(5)]) / 5
         assert spiked > 2 * base
         await swarm.clock.sleep(4.5)

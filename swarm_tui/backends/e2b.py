@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import os
 import random
@@ -45,6 +46,8 @@ from swarm_tui.backends.base import (
 )
 from swarm_tui.backends.local import MARKER
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, LineBuffer, decode_line, invalid
+from swarm_tui.redact import scrub
 
 APP_TAG = "swarm-tui"
 REMOTE_DIR = "/home/user/swarm"
@@ -54,15 +57,10 @@ DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
 DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
 
 
-def scrub(text: str) -> str:
-    """A message with the API key (if it slipped in) replaced."""
-    key = os.environ.get("E2B_API_KEY")
-    if key and len(key) >= 4:
-        text = text.replace(key, "***")
-    return text
 
 
 SENDS_IN_FLIGHT = 4  # send_stdin calls in flight per sandbox
+_ASKS = frozenset({"task", "ping"})  # messages to an agent that it answers
 
 
 class TokenBucket:
@@ -94,6 +92,14 @@ class TokenBucket:
             self._next = max(self._next, self._clock() + retry_after)
 
 
+def _accepts(function: Any, name: str) -> bool:
+    """Whether ``function`` takes a keyword argument ``name`` (older SDKs lack some)."""
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def backoff(attempt: int, rng: random.Random, base: float = 0.25, cap: float = 8.0) -> float:
     """Full-jitter exponential backoff."""
     return rng.uniform(0, min(cap, base * 2 ** attempt))
@@ -106,11 +112,14 @@ class _Sandbox:
     sbx: Any
     pid: int | None = None
     command: Any = None
-    buffer: str = ""
+    lines: LineBuffer = field(default_factory=LineBuffer)
+    gate: FloodGate = field(default_factory=FloodGate)
+    faulty: bool = False  # its output broke the protocol: the rest is ignored
     outbox: deque[str] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     killed: bool = False
+    kill_task: asyncio.Task[None] | None = None
     exited: bool = False
     created: float = field(default_factory=time.monotonic)
 
@@ -130,8 +139,11 @@ class E2BBackend(Backend):
 
     def __init__(self, seed: int = 0, *, template: str | None = None, sandbox_timeout_s: int | None = None,
                  rate_per_s: float | None = None, max_sandboxes: int | None = None,
-                 create_retries: int = 6) -> None:
+                 create_retries: int = 6, program: str | None = None) -> None:
         super().__init__()
+        # Python source uploaded as the agent package's ``__main__.py`` instead of the real one
+        # (same command, same arguments): to try the engine against agents that misbehave.
+        self.program = program
         env = os.environ
         self.template = template or env.get("SWARM_TUI_E2B_TEMPLATE", "base")
         self.sandbox_timeout_s = int(sandbox_timeout_s or env.get("SWARM_TUI_E2B_TIMEOUT", 30))
@@ -230,7 +242,10 @@ class E2BBackend(Backend):
 
     async def _start_agent(self, box: _Sandbox) -> None:
         sbx, spec = box.sbx, box.spec
-        for name, text in self._agent_sources().items():
+        sources = self._agent_sources()
+        if self.program is not None:
+            sources = {**sources, "__main__.py": self.program}
+        for name, text in sources.items():
             await sbx.files.write(f"{REMOTE_DIR}/{AGENT_PACKAGE}/{name}", text)
         config = {**spec.agent_config(), "run_id": spec.run_id}
         await sbx.files.write(f"{REMOTE_DIR}/agent.json", json.dumps(config))
@@ -238,10 +253,14 @@ class E2BBackend(Backend):
         def on_stdout(chunk: Any) -> None:
             self._lines(box, str(chunk))
 
-        command = await sbx.commands.run(
+        run = sbx.commands.run
+        # The SDK keeps all of a command's output in memory for its result unless told not to:
+        # for an agent that runs all along (and may write 10 MB lines or a flood), it must not.
+        keep = {"retain_output": False} if _accepts(run, "retain_output") else {}
+        command = await run(
             f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json --marker {MARKER}:{spec.run_id}",
             background=True, timeout=0, stdin=True, on_stdout=on_stdout, on_stderr=lambda chunk: None,
-            cwd=REMOTE_DIR,
+            cwd=REMOTE_DIR, **keep,
         )
         box.command, box.pid = command, command.pid
         loop = asyncio.get_running_loop()
@@ -250,32 +269,42 @@ class E2BBackend(Backend):
 
     # -- traffic ------------------------------------------------------------------------------------------
     def _lines(self, box: _Sandbox, chunk: str) -> None:
-        """Output arrives in chunks; the agent speaks in lines."""
-        if box.killed:
+        """Output arrives in chunks; the agent speaks in lines.
+
+        A line that is not a message (see :func:`~swarm_tui.engine.protocol.decode_line`), one
+        over the length limit or one too many (a flood) is reported as an ``invalid`` message;
+        from then on the agent is faulty and its output is ignored.
+        """
+        if box.killed or box.faulty:
             return
-        box.buffer += chunk
-        *lines, box.buffer = box.buffer.split("\n")
-        if len(box.buffer) > (1 << 20):
-            box.buffer = ""
-            self._on_message(box.handle, {"type": "invalid", "error": "output line longer than 1 MiB"})
+        overflows = box.lines.overflows
+        lines = box.lines.feed(chunk)
+        gate = box.gate
         for line in lines:
-            if not line.strip():
+            if not gate.allow(len(line)):
+                self._faulty(box, invalid(gate.reason))
+                return
+            msg = decode_line(line)
+            if msg is None:
                 continue
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                self._on_message(box.handle, {"type": "invalid", "error": "output line is not JSON",
-                                              "line": line[:200]})
-                continue
-            if isinstance(msg, dict):
-                self._on_message(box.handle, msg)
-            else:
-                self._on_message(box.handle, {"type": "invalid", "error": "output line is not a JSON object"})
+            if msg.get("type") == INVALID:
+                self._faulty(box, msg)
+                return
+            self._on_message(box.handle, msg)
+        if box.lines.overflows != overflows:
+            self._faulty(box, invalid(f"output line longer than {LINE_LIMIT} characters"))
+
+    def _faulty(self, box: _Sandbox, msg: dict[str, Any]) -> None:
+        box.faulty = True
+        box.lines = LineBuffer()  # let go of what it held
+        self._on_message(box.handle, msg)
 
     def send(self, handle: SandboxHandle, message: dict[str, Any]) -> None:
         box = self._sandboxes.get(handle.id)
         if box is None or box.killed or box.exited:
             return
+        if message.get("type") in _ASKS:
+            box.gate.expect()  # its answer is not a flood
         box.outbox.append(json.dumps(message, separators=(",", ":")) + "\n")
         box.wake.set()
 
@@ -375,17 +404,22 @@ class E2BBackend(Backend):
             await self._kill(box)
 
     async def _kill(self, box: _Sandbox) -> None:
-        if box.killed:
-            return
-        box.killed = True
-        box.wake.set()
+        """Kill a sandbox. The kill runs as a task of its own: a caller that gives up (a hurried
+        teardown) does not stop it, and a second caller waits for the same kill to finish."""
+        if box.kill_task is None:
+            box.killed = True
+            box.wake.set()
+            box.kill_task = asyncio.get_running_loop().create_task(self._do_kill(box), name=f"kill {box.handle.id}")
+        await asyncio.shield(box.kill_task)
+
+    async def _do_kill(self, box: _Sandbox) -> None:
         for task in box.tasks:
             task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(box.sbx.kill(), 15.0)
         for task in box.tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(box.sbx.kill(), 15.0)
         self._sandboxes.pop(box.handle.id, None)
         self._slots.release()
 

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm_tui.backends.base import Backend
 from swarm_tui.engine.agents import AgentState
@@ -26,10 +26,13 @@ from swarm_tui.engine.controllers.breaker import BreakerState
 from swarm_tui.engine.events import Event, TaskFinished
 from swarm_tui.engine.faults import Fault
 from swarm_tui.engine.metrics import percentile
-from swarm_tui.engine.runner import close_loop, new_run_id, run_scenario
+from swarm_tui.engine.runner import close_loop, new_run_id, run_scenario, utc_now
 from swarm_tui.engine.scenario import Scenario, ScenarioContext
 from swarm_tui.engine.swarm import Swarm
 from swarm_tui.results.model import ScenarioResult
+
+if TYPE_CHECKING:
+    from swarm_tui.results.journal import JournalWriter
 
 SPEEDS = (1.0, 5.0, 20.0)
 SERIES = ("agents", "load", "target", "vix", "p95_ms", "error_rate", "pnl")
@@ -149,6 +152,7 @@ class LiveRun:
         run_id: str | None = None,
         market_csv: str | None = None,
         event_limit: int = 5000,
+        journal: JournalWriter | None = None,
     ) -> None:
         self.scenario = scenario
         self.backend_factory = backend_factory
@@ -158,6 +162,8 @@ class LiveRun:
         self.pause_at = pause_at
         self.run_id = run_id or new_run_id()
         self.market_csv = market_csv
+        self.journal = journal
+        self._stop_requested = False
         self.status = "starting"
         self.result: ScenarioResult | None = None
         self.error: str | None = None
@@ -223,16 +229,25 @@ class LiveRun:
     async def _main(self) -> None:
         backend = self.backend_factory(self.seed)
         self.status = "paused" if self.status == "paused" else "running"
+        subscribers = [self._on_event] + ([self.journal] if self.journal is not None else [])
         try:
             self.result = await run_scenario(self.scenario, backend, seed=self.seed, run_id=self.run_id,
-                                             subscribers=[self._on_event], market_csv=self.market_csv,
-                                             on_context=self._on_context, before_shutdown=self._last_look)
-            self.status = "done" if self.result.status != "error" else "error"
-            self.error = self.result.error
+                                             subscribers=subscribers, market_csv=self.market_csv,
+                                             on_context=self._on_context, before_shutdown=self._last_look,
+                                             cancel_reason=lambda: "stopped" if self._stop_requested else None)
+            if self._stop_requested:
+                self.status = "stopped"
+            else:
+                self.status = "done" if self.result.status != "error" else "error"
+                self.error = self.result.error
         except asyncio.CancelledError:
             self.status = "stopped"
         finally:
             self._build_snapshot(final=True)
+            if self.journal is not None:
+                summary = {self.result.status: 1} if self.result is not None else {}
+                self.journal.close({"finished_at": utc_now(), "summary": summary,
+                                    "interrupted": self.result is None})
 
     def _last_look(self, ctx: ScenarioContext) -> None:
         """The swarm as the experiment left it: the final snapshot shows this, not the teardown."""
@@ -249,6 +264,7 @@ class LiveRun:
 
     def stop(self, wait: float = 10.0) -> None:
         """End the run (its sandboxes are killed) and wait for the engine thread."""
+        self._stop_requested = True
         loop = self.loop
         if loop is not None and not loop.is_closed() and self._task is not None:
             with contextlib.suppress(RuntimeError):

@@ -135,6 +135,8 @@ class FakeE2B:
         self.request_log: list[tuple[str, str, int]] = []
         """``(method, path, status)`` of every request answered, in order."""
         self.create_delay = 0.0
+        self.kill_delay = 0.0
+        """Seconds every kill request waits before killing (see :meth:`slow_kill`)."""
         """Seconds every create request waits before answering (see :meth:`slow_create`)."""
         self.instance_id = uuid.uuid4().hex
         self._lock = threading.Lock()
@@ -318,6 +320,10 @@ class FakeE2B:
         The sandbox is created when the wait is over even if the client gave up, as can happen for real.
         """
         self.create_delay = seconds
+
+    def slow_kill(self, seconds: float) -> None:
+        """Make every kill request wait ``seconds`` before the sandbox dies (0 turns it off)."""
+        self.kill_delay = seconds
 
     def kill_from_outside(self, sandbox_id: str) -> bool:
         """The sandbox dies: its processes are killed, open envd streams end with an error, API calls get 404.

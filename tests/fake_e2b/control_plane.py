@@ -153,6 +153,8 @@ class ControlPlane:
         sandbox = self._alive(request)
         if sandbox is None:
             return _not_found(request.path_params["sandbox_id"])
+        if self.fake.kill_delay:
+            await asyncio.sleep(self.fake.kill_delay)
         await self.fake.kill_sandbox(sandbox, "killed")
         return Response(status_code=204)
 
