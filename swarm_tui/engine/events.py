@@ -45,6 +45,7 @@ class ScenarioStarted(Event):
     seed: int | None = None
     backend: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    topology: str = ""  # mesh | ring | star | hierarchical (a replay lays the swarm out by it; optional)
 
     def describe(self) -> str:
         return f"scenario {self.scenario} started (seed {self.seed}, backend {self.backend})"
@@ -136,7 +137,7 @@ class FaultCleared(Event):
 class FailureDetected(Event):
     kind: ClassVar[str] = "failure_detected"
     agent: str = ""
-    detector: str = ""  # heartbeat | exit | health
+    detector: str = ""  # heartbeat | exit | health | lease | protocol (what the agent sent broke it)
     reason: str = ""
     silent_s: float = 0.0
 

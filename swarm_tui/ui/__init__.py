@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm_tui.results.journal import Journal
 
 
 def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: str | None = None,
@@ -10,10 +15,8 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
                   market_csv: str | None = None, backend_options: dict | None = None) -> int:
     """Validate everything the dashboard needs, then run it. Raises ValueError (one line) on bad input."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
-    from swarm_tui.config.user import UserConfigError, load_keymap
     from swarm_tui.patterns import REGISTRY
-    from swarm_tui.ui.app import BINDING_IDS, DashboardOptions, make_app
-    from swarm_tui.ui.themes import load_themes
+    from swarm_tui.ui.app import DashboardOptions, make_app
 
     extra, sources = {}, {}
     for path in configs or []:
@@ -25,6 +28,45 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
         sources[definition.id] = Path(path).name
     if scenario is not None and scenario not in REGISTRY and scenario not in extra:
         raise ValueError(f"unknown scenario {scenario!r} (see `swarm-tui patterns`)")
+    keymap, themes = _keymap_and_themes(theme)
+    options = DashboardOptions(backend=backend, scenario=scenario, seed=seed, theme=theme, keymap=keymap,
+                               extra_scenarios=extra, extra_sources=sources, market_csv=market_csv,
+                               themes=themes, backend_options=backend_options or {})
+    app = make_app(options)
+    try:
+        result = app.run(mouse=mouse)
+    finally:
+        for path in app.journals:
+            print(f"journal: {path}", file=sys.stderr)
+    return int(result or 0)
+
+
+def run_replay(recorded: Journal, *, scenario: str | None = None, speed: float = 1.0, theme: str | None = None,
+               mouse: bool = True) -> int:
+    """Play a journal in the dashboard (read-only). Raises ValueError (one line) on bad input."""
+    from swarm_tui.engine.replay import ReplayRun
+    from swarm_tui.ui.app import DashboardOptions, make_app
+
+    replay = ReplayRun(recorded, scenario, speed=speed)  # ReplayError is a ValueError
+    keymap, themes = _keymap_and_themes(theme)
+    options = DashboardOptions(backend=replay.backend_name or "mock", theme=theme, speed=speed, keymap=keymap,
+                               themes=themes, picker_on_start=False, journal=False, replay=replay,
+                               run_id=replay.run_id)
+    app = make_app(options)
+    try:
+        result = app.run(mouse=mouse)
+    finally:
+        for note in replay.notes:  # after the dashboard, so they stay on the terminal
+            print(f"note: {note}", file=sys.stderr)
+    return int(result or 0)
+
+
+def _keymap_and_themes(theme: str | None):
+    """The user's keymap and the themes; one line (ValueError) if either is unusable."""
+    from swarm_tui.config.user import UserConfigError, load_keymap
+    from swarm_tui.ui.app import BINDING_IDS
+    from swarm_tui.ui.themes import load_themes
+
     try:
         keymap = load_keymap(BINDING_IDS)
     except UserConfigError as exc:
@@ -33,9 +75,4 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
     if theme is not None and theme not in themes.themes:
         known = ", ".join(sorted(themes.themes))
         raise ValueError(f"unknown theme {theme!r} (themes: {known})")
-    options = DashboardOptions(backend=backend, scenario=scenario, seed=seed, theme=theme, keymap=keymap,
-                               extra_scenarios=extra, extra_sources=sources, market_csv=market_csv,
-                               themes=themes, backend_options=backend_options or {})
-    app = make_app(options)
-    result = app.run(mouse=mouse)
-    return int(result or 0)
+    return keymap, themes

@@ -8,8 +8,13 @@ and a command in the palette, and each is confirmed by a notification and a line
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import secrets
+import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -23,8 +28,11 @@ from textual.widgets import Button, DataTable, Footer, Input
 
 from swarm_tui.backends import make_backend
 from swarm_tui.engine.live import AgentRow, EventLine, LiveRun, Snapshot
+from swarm_tui.engine.replay import READ_ONLY, ReplayRun
+from swarm_tui.engine.runner import new_run_id, utc_now
 from swarm_tui.engine.scenario import Scenario
 from swarm_tui.patterns import REGISTRY
+from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path
 from swarm_tui.ui.panels import (
     VIEWS,
     AgentsTable,
@@ -72,7 +80,14 @@ FAULT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("net-loss", "Drop some of the selected agent's messages"),
     ("error-rate", "Make the selected agent answer with errors"),
 )
-BINDING_IDS = {a[0] for a in ACTIONS}
+# Keys of the replay (`swarm-tui replay`) only: it moves through a recording instead of changing a run.
+REPLAY_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("seek_back", "left_square_bracket", "-5s", "Replay: seek back 5 s"),
+    ("seek_forward", "right_square_bracket", "+5s", "Replay: seek forward 5 s"),
+    ("seek_start", "0", "Start", "Replay: go to the start"),
+    ("seek_end", "dollar_sign", "End", "Replay: go to the end"),
+)
+BINDING_IDS = {a[0] for a in ACTIONS} | {a[0] for a in REPLAY_ACTIONS}
 
 
 TABLE_LIMIT = 300
@@ -121,6 +136,8 @@ class DashboardOptions:
     themes: ThemeLoad | None = None
     picker_on_start: bool = True
     backend_options: dict[str, Any] = field(default_factory=dict)
+    journal: bool = True  # journal every run under the state directory
+    replay: ReplayRun | None = None  # play this recording instead of running scenarios (read-only)
 
 
 class SwarmApp(App[int]):
@@ -128,6 +145,7 @@ class SwarmApp(App[int]):
 
     CSS_PATH = "app.tcss"
     TITLE = "swarm-tui"
+    ALL_ACTIONS = ACTIONS  # what the help and the command palette list
     BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in (
         "pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"))
         for action, key, label, desc in ACTIONS]
@@ -137,7 +155,9 @@ class SwarmApp(App[int]):
     def __init__(self, options: DashboardOptions | None = None) -> None:
         self.options = options or DashboardOptions()
         super().__init__()
-        self.live: LiveRun | None = None
+        self.live: LiveRun | ReplayRun | None = None
+        self._stopping: set[LiveRun] = set()
+        self.journals: list[Path] = []
         self.scenario_id: str | None = self.options.scenario
         self.snapshot: Snapshot | None = None
         self._event_seq = 0
@@ -182,7 +202,15 @@ class SwarmApp(App[int]):
         yield events
         yield Footer()
 
+    def _on_signal(self, signum: int) -> None:
+        """SIGTERM, or the terminal closing (SIGHUP): leave as after `q`, sandboxes killed on unmount."""
+        self.exit(128 + signum)
+
     def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
         # The dashboard's widgets live on the default screen; keep them at hand (a modal screen
         # on top must not hide them from the sampling timers).
         self.w_header = self.query_one(HeaderBar)
@@ -211,6 +239,9 @@ class SwarmApp(App[int]):
         self._apply_layout(self.size.width, self.size.height)
         self.set_interval(0.1, self._tick_fast)
         self.set_interval(0.3, self._tick_slow)
+        self._begin()
+
+    def _begin(self) -> None:
         if self.scenario_id:
             self.start_run(self.scenario_id)
         elif self.options.picker_on_start:
@@ -254,23 +285,48 @@ class SwarmApp(App[int]):
         if old is not None:
             self._stop_in_background(old)
         backend, seed, extra = self.options.backend, self.options.seed, self.options.backend_options
+        run_id = self.options.run_id or new_run_id()
         self.live = LiveRun(self._make_scenario(scenario_id), lambda s: make_backend(backend, seed=s, **extra),
                             backend_name=backend, seed=seed, speed=self.options.speed,
-                            pause_at=self.options.pause_at, run_id=self.options.run_id,
-                            market_csv=self.options.market_csv).start()
+                            pause_at=self.options.pause_at, run_id=run_id,
+                            market_csv=self.options.market_csv,
+                            journal=self._open_journal(run_id, scenario_id)).start()
         self.snapshot = None
         self._event_seq = 0
         self.selected_agent = None
         self.w_events.reset()
         self._note(f"started {scenario_id} on {backend} (seed {seed})", toast=not self.options.stable)
 
+    def _open_journal(self, run_id: str, scenario_id: str) -> JournalWriter | None:
+        """Every dashboard run is journaled too (``swarm-tui report``/``replay`` read it back)."""
+        if not self.options.journal:
+            return None
+        path = default_journal_path(run_id)
+        if path.exists():  # a restart under a fixed run id: keep the earlier journal
+            path = path.with_name(f"{run_id}-{secrets.token_hex(2)}.jsonl")
+        writer = JournalWriter(path, run_id)
+        try:
+            writer.open({"backend": self.options.backend, "seed": self.options.seed, "started_at": utc_now(),
+                         "scenarios": [scenario_id], "dashboard": True})
+        except JournalError as exc:
+            self._note(f"no journal: {exc}", severity="warning")
+            return None
+        self.journals.append(path)
+        return writer
+
     @work(thread=True, exclusive=False, group="stop")
     def _stop_in_background(self, run: LiveRun) -> None:
-        run.stop()
+        self._stopping.add(run)
+        try:
+            run.stop()
+        finally:
+            self._stopping.discard(run)
 
     def on_unmount(self) -> None:
-        if self.live is not None:
-            self.live.stop()
+        # Whatever ends the app (q, a signal, an error), no sandbox outlives it.
+        for run in [self.live, *list(self._stopping)]:
+            if run is not None:
+                run.stop()
 
     # -- sampling ------------------------------------------------------------------------------------
     def _tick_fast(self) -> None:
@@ -368,7 +424,7 @@ class SwarmApp(App[int]):
         self.w_main.query_one("#rollout").display = self._view == "checks"
 
     # -- actions ---------------------------------------------------------------------------------------
-    def _need_live(self) -> LiveRun | None:
+    def _need_live(self) -> LiveRun | ReplayRun | None:
         if self.live is None:
             self._note("no scenario running: press o to pick one", "warning")
         return self.live
@@ -495,7 +551,7 @@ class SwarmApp(App[int]):
         from swarm_tui.config.user import config_dir
 
         keymap = {**self.options.keymap}
-        rows = [(keymap.get(action, key), desc, action) for action, key, _label, desc in ACTIONS]
+        rows = [(keymap.get(action, key), desc, action) for action, key, _label, desc in self.ALL_ACTIONS]
         rows.append(("ctrl+p", "Command palette: every action by name", "command_palette"))
         rows.append(("1-7", "In the fault menu: pick a fault", "fault_1..fault_7"))
         self.push_screen(HelpScreen(rows, str(config_dir() / "config.toml")))
@@ -514,7 +570,7 @@ class SwarmApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for action, _key, _label, description in ACTIONS:
+        for action, _key, _label, description in self.ALL_ACTIONS:
             if action in ("quit",):
                 continue
             yield SystemCommand(description, f"swarm-tui action ({action})",
@@ -527,8 +583,110 @@ class SwarmApp(App[int]):
             yield SystemCommand(f"Start {entry.id}", entry.summary, lambda s=entry.id: self.start_run(s))
 
 
+class ReplayApp(SwarmApp):
+    """The dashboard playing a journal: pause, speed and seek; whatever would change a run is refused."""
+
+    ALL_ACTIONS = ACTIONS + REPLAY_ACTIONS
+    BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
+                for action, key, label, desc in REPLAY_ACTIONS]
+    SEEK_STEP_S = 5.0
+
+    def __init__(self, options: DashboardOptions) -> None:
+        if options.replay is None:
+            raise ValueError("ReplayApp needs a recording to play (DashboardOptions.replay)")
+        options.journal = False  # a replay records nothing
+        super().__init__(options)
+        self.replay: ReplayRun = options.replay
+        self._told_incomplete = False
+        self._seeks_seen = self.replay.seeks
+
+    def _begin(self) -> None:
+        replay = self.replay
+        self.live = replay.start()
+        self.scenario_id = replay.scenario_id
+        self._note(f"replaying {replay.scenario_id} from {replay.journal.path} ({replay.total:.2f} s recorded; "
+                   "space pauses, x speed, [ ] seek)", toast=not self.options.stable)
+
+    def _tick_fast(self) -> None:
+        super()._tick_fast()
+        snap = self.snapshot
+        if snap is not None and snap.status == "incomplete" and not self._told_incomplete:
+            self._told_incomplete = True
+            notes = "; ".join(self.replay.notes) or "the recording stops before the scenario finished"
+            self.notify(f"incomplete recording: {notes}", severity="warning", timeout=10)
+
+    def _tick_slow(self) -> None:
+        if self.replay.seeks != self._seeks_seen:  # it jumped (a seek, or a replay from the start)
+            self._seeks_seen = self.replay.seeks
+            self.w_events.reset()  # the log is rebuilt up to the new time
+            self._event_seq = 0
+        super()._tick_slow()
+
+    # -- moving through the recording ------------------------------------------------------------
+    def seek(self, t: float) -> None:
+        where = self.replay.seek(t)
+        self.snapshot = None
+        self._tick_fast()
+        self._tick_slow()
+        self._note(f"seek to t={where:.2f} s of {self.replay.total:.2f} s", toast=False)
+
+    def action_seek_back(self) -> None:
+        self.seek(self.replay.position - self.SEEK_STEP_S)
+
+    def action_seek_forward(self) -> None:
+        self.seek(self.replay.position + self.SEEK_STEP_S)
+
+    def action_seek_start(self) -> None:
+        self.seek(0.0)
+
+    def action_seek_end(self) -> None:
+        self.seek(self.replay.total)
+
+    # -- read-only -------------------------------------------------------------------------------------
+    def _refuse(self, what: str) -> None:
+        self._note(f"{READ_ONLY}: {what} refused", "warning")
+
+    def start_run(self, scenario_id: str) -> None:
+        self._refuse(f"starting {scenario_id}")
+
+    def inject(self, kind: str) -> None:
+        self._refuse(kind)
+
+    def action_start(self) -> None:
+        self._refuse("start")
+
+    def action_restart(self) -> None:
+        self._refuse("restart")
+
+    def action_pick(self) -> None:
+        self._refuse("picking a scenario")
+
+    def action_crash(self) -> None:
+        self._refuse("crash")
+
+    def action_faults(self) -> None:
+        self._refuse("faults")
+
+    def action_partition(self) -> None:
+        self._refuse("partition")
+
+    def action_promote(self) -> None:
+        self._refuse("promote")
+
+    def action_rollback(self) -> None:
+        self._refuse("rollback")
+
+    def action_scale_up(self) -> None:
+        self._refuse("scale up")
+
+    def action_scale_down(self) -> None:
+        self._refuse("scale down")
+
+
 def make_app(options: DashboardOptions | None = None, **kwargs: Any) -> SwarmApp:
     """The one factory for the CLI, the tests and the screenshot script."""
     if options is None:
         options = DashboardOptions(**kwargs)
+    if options.replay is not None:
+        return ReplayApp(options)
     return SwarmApp(options)

@@ -12,10 +12,11 @@ from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Sparkline, Static
 
 from swarm_tui.engine.live import AgentRow, CheckRow, EventLine, RolloutView, Snapshot
+from swarm_tui.engine.replay import ReplaySnapshot
 from swarm_tui.ui.topology import STATE_GLYPH
 
 STATUS_GLYPH = {"starting": "◐", "running": "▶", "paused": "‖", "done": "■", "error": "✖", "stopped": "□",
-                "idle": "·"}
+                "idle": "·", "incomplete": "◌"}
 
 
 class HeaderBar(Static):
@@ -32,13 +33,21 @@ class HeaderBar(Static):
             text.append(f" │ {backend} │ no scenario: press o to pick one")
             self.update(text, layout=False)
             return
-        text.append(f" │ {snap.backend} │ ")
+        replay = isinstance(snap, ReplaySnapshot)
+        if replay:
+            text.append(" │ ")
+            text.append("replay", style="bold reverse")
+            text.append(f" · {snap.backend} │ ")
+        else:
+            text.append(f" │ {snap.backend} │ ")
         text.append(snap.scenario, style="bold")
-        text.append(f" · {snap.title} │ run {snap.run_id} │ t={snap.t:7.2f}s │ ")
-        speed = f"{snap.speed:g}x" if snap.backend == "mock" else "wall"
-        text.append(speed + " │ ")
+        text.append(f" · {snap.title} │ run {snap.run_id} │ t={snap.t:7.2f}s")
+        if isinstance(snap, ReplaySnapshot):
+            text.append(f" / {snap.total:.2f}s")
+        speed = f"{snap.speed:g}x" if snap.backend == "mock" or replay else "wall"
+        text.append(" │ " + speed + " │ ")
         style = {"running": "green", "paused": "yellow", "done": "bold", "error": "bold red",
-                 "stopped": "dim"}.get(snap.status, "")
+                 "stopped": "dim", "incomplete": "bold yellow"}.get(snap.status, "")
         text.append(f"{STATUS_GLYPH.get(snap.status, '?')} {snap.status}", style=style)
         if snap.error:
             text.append(f" │ {snap.error}", style="red")
