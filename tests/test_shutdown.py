@@ -191,3 +191,29 @@ def test_e2b_after_sigkill_cleanup_yes_kills_them(tmp_path: Path, e2b_fake) -> N
     assert killed.returncode == 0, killed.stderr
     assert f"killed {left} of {left}" in killed.stdout
     assert e2b_fake.alive_count() == 0
+
+
+def test_e2b_signal_during_creation_kills_what_e2b_was_still_creating(tmp_path: Path, e2b_fake) -> None:
+    """Ctrl-C while E2B is still answering create requests: those sandboxes come into being
+    after the run gave up on them; the teardown waits for the answers and kills them."""
+    e2b_fake.slow_create(2.0)
+    journal = tmp_path / "run.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario", SCENARIO, "--quiet",
+         "--journal", str(journal), "--e2b-timeout", "600"],
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while not journal.exists() or '"kind":"scenario_started"' not in journal.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline, "the run never started"
+        time.sleep(0.05)
+    time.sleep(0.8)  # the create requests are out; E2B answers them 2 s after they came in
+    assert e2b_fake.created_total == 0
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    deadline = time.monotonic() + 5  # the fake finishes what it was asked, run or no run
+    while e2b_fake.created_total < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert e2b_fake.created_total >= 4, "no sandbox was being created when the signal came: proves nothing"
+    time.sleep(0.3)
+    assert e2b_fake.alive_count() == 0, "sandboxes created after the signal were left alive"

@@ -60,6 +60,7 @@ DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
 
 
 SENDS_IN_FLIGHT = 4  # send_stdin calls in flight per sandbox
+ABANDONED_WAIT_S = 30.0  # how long close() waits for an abandoned create request's answer
 _ASKS = frozenset({"task", "ping"})  # messages to an agent that it answers
 
 
@@ -158,6 +159,11 @@ class E2BBackend(Backend):
         self._slots = asyncio.Semaphore(cap)
         self._rng = random.Random(f"e2b:{seed}")
         self._sandboxes: dict[str, _Sandbox] = {}
+        # Create requests whose caller gave up (a shutdown) while E2B was answering: the sandbox
+        # may exist all the same, so close() waits for each answer and kills what it got.
+        self._abandoned: list[asyncio.Task[Any]] = []
+        self._requesting: set[asyncio.Task[Any]] = set()
+        self._reaping: list[asyncio.Task[None]] = []
         self._keepalive: asyncio.Task[None] | None = None
         self._sources: dict[str, str] | None = None
         self.retries = 0
@@ -200,7 +206,10 @@ class E2BBackend(Backend):
         attempt = 0
         while True:
             await self.bucket.acquire()
+            current = asyncio.current_task()
             try:
+                if current is not None:
+                    self._requesting.add(current)
                 return await AsyncSandbox.create(template=self.template, timeout=self.sandbox_timeout_s,
                                                  metadata=metadata)
             except AuthenticationException:
@@ -211,6 +220,8 @@ class E2BBackend(Backend):
             except (TimeoutException, ServiceBusyException, SandboxException, OSError) as exc:
                 # 503 (service busy), timeouts, dropped connections: retried with backoff.
                 reason = scrub(f"{type(exc).__name__}: {exc}")
+            finally:
+                self._requesting.discard(current)  # type: ignore[arg-type]
             attempt += 1
             self.retries += 1
             if attempt > self.create_retries:
@@ -219,8 +230,16 @@ class E2BBackend(Backend):
 
     async def create(self, spec: SandboxSpec) -> SandboxHandle:
         await self._slots.acquire()
+        creating = asyncio.get_running_loop().create_task(self._create_sandbox(spec), name=f"create {spec.agent_id}")
         try:
-            sbx = await self._create_sandbox(spec)
+            sbx = await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            if creating in self._requesting:
+                self._abandoned.append(creating)  # E2B may be creating it right now: close() kills it
+            else:
+                creating.cancel()  # still waiting for its turn or backing off: nothing was asked yet
+                self._slots.release()
+            raise
         except BaseException:
             self._slots.release()
             raise
@@ -426,11 +445,35 @@ class E2BBackend(Backend):
     async def close(self) -> None:
         boxes = list(self._sandboxes.values())
         await asyncio.gather(*(self._kill(b) for b in boxes), return_exceptions=True)
+        await self._kill_abandoned()
         if self._keepalive is not None:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._keepalive
             self._keepalive = None
+
+    async def _kill_abandoned(self) -> None:
+        """Wait for the answers to abandoned create requests and kill the sandboxes they made
+        (in a task of its own, like a kill: a hurried second close() waits for the same one)."""
+        if self._abandoned:
+            abandoned, self._abandoned = self._abandoned, []
+            self._reaping.append(asyncio.get_running_loop().create_task(self._reap(abandoned), name="e2b reap"))
+        if self._reaping:
+            await asyncio.shield(asyncio.gather(*self._reaping, return_exceptions=True))
+
+    async def _reap(self, abandoned: list[asyncio.Task[Any]]) -> None:
+        done, pending = await asyncio.wait(abandoned, timeout=ABANDONED_WAIT_S)
+        for task in pending:
+            task.cancel()  # no answer in time: the sandbox expires on its own short timeout
+
+        async def kill(task: asyncio.Task[Any]) -> None:
+            if not task.cancelled() and task.exception() is None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task.result().kill(), 15.0)
+
+        await asyncio.gather(*(kill(t) for t in done), return_exceptions=True)
+        for _ in abandoned:
+            self._slots.release()
 
     def alive_count(self) -> int:
         return sum(1 for b in self._sandboxes.values() if not b.killed and not b.exited)

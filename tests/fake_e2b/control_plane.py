@@ -108,15 +108,20 @@ class ControlPlane:
         if not isinstance(timeout, int) or timeout < 0:
             return api_error(400, f"invalid timeout {timeout!r}")
         delay = self.fake.create_delay
-        if delay:
-            # The sandbox is still created when the wait is over, even if the client gave up meanwhile.
-            await asyncio.sleep(delay)
-        sandbox = self.fake.create_sandbox(
-            template=template,
-            timeout=timeout,
-            metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
-            env_vars={str(k): str(v) for k, v in (body.get("envVars") or {}).items()},
-        )
+
+        async def make() -> FakeSandbox:
+            if delay:
+                await asyncio.sleep(delay)
+            return self.fake.create_sandbox(
+                template=template,
+                timeout=timeout,
+                metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+                env_vars={str(k): str(v) for k, v in (body.get("envVars") or {}).items()},
+            )
+
+        # Like the real service, a create that was asked for goes on even if the client hangs up
+        # (the server would cancel this handler on a disconnect; the creation itself is shielded).
+        sandbox = await asyncio.shield(asyncio.ensure_future(make()))
         return JSONResponse(sandbox.to_created(self.fake.envd_version), status_code=201)
 
     async def connect(self, request: Request) -> Response:
