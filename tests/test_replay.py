@@ -362,14 +362,21 @@ async def test_actions_that_would_change_a_run_are_refused(mesh: Path) -> None:
             await pilot.press(key)
             await pilot.pause(0.05)
             assert not isinstance(app.screen, FaultMenu | ScenarioPicker), key
-        await pilot.click("#btn-crash")
         await pilot.pause(0.3)
         refused = [e for e in events(app) if "replay is read-only" in e]
-        assert len(refused) == 11
+        assert len(refused) == 10
+        # Its control bar offers only what a replay can do: no button changes the run.
+        buttons = {b.id for b in app.query("ControlBar Button")}
+        assert "btn-crash" not in buttons and "btn-promote" not in buttons
+        assert {"btn-seek_back", "btn-seek_forward", "btn-pause"} <= buttons
         assert [e for e in events(app) if not e.startswith("action ")] == recorded_lines  # nothing happened
         app.replay.request_snapshot()
         assert app.replay.latest.agents == before.agents and app.replay.latest.t == before.t
         assert app.replay.agents_at(25.0)["momentum-2"] != "healthy"  # the recording, unchanged
+        t0 = app.replay.position
+        await pilot.click("#btn-seek_back")
+        await pilot.pause(0.2)
+        assert app.replay.position < t0
 
 
 async def test_palette_offers_the_seek_commands(mesh: Path) -> None:

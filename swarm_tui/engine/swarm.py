@@ -338,6 +338,8 @@ class Swarm:
             return
         if agent.sandbox is not None and agent.sandbox.id != handle.id:
             return  # a message from an older sandbox of this agent
+        if agent.sandbox is None:
+            agent.sandbox = handle  # its hello can come before create() returns
         mtype = msg.get("type")
         if self.validate or mtype == INVALID:
             if handle.id in self._muted:

@@ -34,6 +34,8 @@ from swarm_tui.engine.scenario import Scenario
 from swarm_tui.patterns import REGISTRY
 from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path
 from swarm_tui.ui.panels import (
+    CONTROLS,
+    REPLAY_CONTROLS,
     VIEWS,
     AgentsTable,
     ChartsPanel,
@@ -146,6 +148,7 @@ class SwarmApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "swarm-tui"
     ALL_ACTIONS = ACTIONS  # what the help and the command palette list
+    CONTROLS = CONTROLS  # the buttons of the control bar
     BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in (
         "pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"))
         for action, key, label, desc in ACTIONS]
@@ -177,7 +180,7 @@ class SwarmApp(App[int]):
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
-        yield ControlBar(id="controls")
+        yield ControlBar(self.CONTROLS, id="controls")
         yield ViewTabs(id="tabs")
         with Horizontal(id="main"):
             with Vertical(id="left"):
@@ -587,6 +590,7 @@ class ReplayApp(SwarmApp):
     """The dashboard playing a journal: pause, speed and seek; whatever would change a run is refused."""
 
     ALL_ACTIONS = ACTIONS + REPLAY_ACTIONS
+    CONTROLS = REPLAY_CONTROLS
     BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
                 for action, key, label, desc in REPLAY_ACTIONS]
     SEEK_STEP_S = 5.0
@@ -602,6 +606,8 @@ class ReplayApp(SwarmApp):
 
     def _begin(self) -> None:
         replay = self.replay
+        self.w_checks.empty_text = "the recorded checks appear at the end of the recording"
+        self.w_checks._shown = ()  # draw the new text on the next sample
         self.live = replay.start()
         self.scenario_id = replay.scenario_id
         self._note(f"replaying {replay.scenario_id} from {replay.journal.path} ({replay.total:.2f} s recorded; "

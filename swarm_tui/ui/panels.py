@@ -366,13 +366,14 @@ class ChecksPanel(Static):
     """
 
     _shown: object = ()
+    empty_text = "checks appear once the scenario has measured enough"
 
     def show(self, checks: tuple[CheckRow, ...], final: bool) -> None:
         if (checks, final) == self._shown:
             return
         self._shown = (checks, final)
         if not checks:
-            self.update(Text("checks appear once the scenario has measured enough", style="dim"))
+            self.update(Text(self.empty_text, style="dim"))
             return
         text = Text()
         passed = sum(1 for c in checks if c.passed)
@@ -395,6 +396,11 @@ CONTROLS = (
     ("crash", "Crash"), ("faults", "Faults…"), ("partition", "Partition"), ("promote", "Promote"),
     ("rollback", "Rollback"), ("scale_up", "+1"), ("scale_down", "-1"), ("theme", "Theme"), ("help", "Help"),
 )
+# A replay changes nothing: its bar moves through the recording instead.
+REPLAY_CONTROLS = (
+    ("seek_start", "|<"), ("seek_back", "-5s"), ("pause", "Pause"), ("seek_forward", "+5s"), ("seek_end", ">|"),
+    ("speed", "Speed"), ("theme", "Theme"), ("help", "Help"),
+)
 
 
 class ControlBar(HorizontalScroll):
@@ -408,8 +414,12 @@ class ControlBar(HorizontalScroll):
     ControlBar > Button:focus { text-style: bold reverse; }
     """
 
+    def __init__(self, controls: tuple[tuple[str, str], ...] = CONTROLS, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.controls = controls
+
     def compose(self) -> ComposeResult:
-        for action, label in CONTROLS:
+        for action, label in self.controls:
             yield Button(label, id=f"btn-{action}", compact=True)
 
 
