@@ -572,3 +572,11 @@ def test_the_engine_survives_any_message(msg: dict[str, Any]) -> None:
     finally:
         loop.close()
     assert errors == []
+
+
+def test_an_overlong_error_text_is_a_protocol_violation() -> None:
+    from swarm_tui.engine.protocol import MAX_ERROR_TEXT, check_message
+
+    assert check_message({"type": "result", "id": 1, "ok": False, "error": "x" * 100}) is None
+    long = {"type": "result", "id": 1, "ok": False, "error": "x" * (MAX_ERROR_TEXT + 1)}
+    assert "characters long" in (check_message(long) or "")

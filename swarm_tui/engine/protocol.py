@@ -342,6 +342,9 @@ def _check_fields(where: str, obj: dict[str, Any], fields: Fields) -> str | None
     return None
 
 
+MAX_ERROR_TEXT = 4096
+
+
 def check_message(msg: Any) -> str | None:
     """Why ``msg`` is not a message an agent may send, or ``None`` if it is one. Never raises."""
     if type(msg) is not dict:
@@ -363,6 +366,9 @@ def check_message(msg: Any) -> str | None:
             return f"result.error must be a string, got {_kind(msg.get('error', _MISSING))}"
     elif mtype == "hello" and msg["protocol"] != PROTOCOL_VERSION:
         return f"hello.protocol is {msg['protocol']}, the engine speaks {PROTOCOL_VERSION}"
+    if mtype in ("result", "error") and _is_text(msg.get("error")) and len(msg["error"]) > MAX_ERROR_TEXT:
+        # An error travels into events, the journal and the dashboard: a healthy agent says it briefly.
+        return f"{mtype}.error is {len(msg['error'])} characters long (at most {MAX_ERROR_TEXT})"
     return None
 
 
