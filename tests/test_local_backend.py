@@ -120,7 +120,9 @@ def test_cpu_spike_burns_real_cpu() -> None:
         ps.cpu_percent(None)
         send(proc, b'{"type": "fault", "fault": "cpu-spike", "duration": 2, "factor": 3}\n')
         time.sleep(1.0)
-        assert ps.cpu_percent(None) > 70
+        # A whole core when the machine is idle; the bar leaves room for a CI machine busy with
+        # other tests (an idle agent uses about 0 %).
+        assert ps.cpu_percent(None) > 40
     finally:
         proc.kill()
         proc.wait()
