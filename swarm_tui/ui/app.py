@@ -82,6 +82,8 @@ FAULT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("net-loss", "Drop some of the selected agent's messages"),
     ("error-rate", "Make the selected agent answer with errors"),
 )
+READ_ONLY_ACTIONS = ("start", "restart", "pick", "crash", "faults", "partition", "promote", "rollback",
+                     "scale_up", "scale_down")
 # Keys of the replay (`swarm-tui replay`) only: it moves through a recording instead of changing a run.
 REPLAY_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("seek_back", "left_square_bracket", "-5s", "Replay: seek back 5 s"),
@@ -592,7 +594,10 @@ class ReplayApp(SwarmApp):
     ALL_ACTIONS = ACTIONS + REPLAY_ACTIONS
     CONTROLS = REPLAY_CONTROLS
     BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
-                for action, key, label, desc in REPLAY_ACTIONS]
+                for action, key, label, desc in REPLAY_ACTIONS] + [
+        # The keys that would change a run stay (they say "read-only"), but the footer omits them.
+        Binding(key, action, label, id=action, tooltip=desc, show=False)
+        for action, key, label, desc in ACTIONS if action in READ_ONLY_ACTIONS]
     SEEK_STEP_S = 5.0
 
     def __init__(self, options: DashboardOptions) -> None:
