@@ -449,7 +449,8 @@ def cleanup(yes: bool, where: str) -> None:
         else:
             from e2b.exceptions import AuthenticationException
 
-            from swarm_tui.backends.e2b import list_tagged_sandboxes, scrub
+            from swarm_tui.backends.e2b import list_tagged_sandboxes
+            from swarm_tui.redact import scrub
 
             try:
                 found.extend(asyncio.run(list_tagged_sandboxes()))

@@ -13,9 +13,9 @@ def secrets_in_environment() -> list[str]:
     return [v for name in SECRET_VARIABLES if len(v := os.environ.get(name, "")) >= 4]
 
 
-def scrub(text: str) -> str:
-    """``text`` with every secret of the environment replaced by ``***``."""
-    for secret in secrets_in_environment():
+def scrub(text: str, secrets: list[str] | None = None) -> str:
+    """``text`` with every secret of the environment (or of ``secrets``) replaced by ``***``."""
+    for secret in secrets_in_environment() if secrets is None else secrets:
         if secret in text:
             text = text.replace(secret, MASK)
     return text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -16,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarm_tui.agent.kinds import KINDS
-from swarm_tui.config.user import brief, shown, toml_problem
+from swarm_tui.config.user import brief, read_toml, shown
 from swarm_tui.engine.faults import FAULT_KINDS
 from swarm_tui.engine.scenario import Scenario, ScenarioError
 from swarm_tui.patterns import REGISTRY  # importing the patterns fills the catalogue
@@ -158,19 +157,9 @@ def load_scenario_file(path: str | Path) -> ScenarioDef:
     """Read and validate a scenario file. Raises ConfigError with a one-line message."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, expected a .toml file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
-        raise ConfigError(f"{path}: {toml_problem(exc)}") from None
+        data = read_toml(path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as exc:

@@ -31,6 +31,25 @@ def toml_problem(exc: ValueError | RecursionError) -> str:
     return f"invalid TOML: an integer has more than {sys.get_int_max_str_digits()} digits"
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML file's table. Raises ValueError with one line naming the file: missing, a folder,
+    unreadable, not UTF-8, or not TOML (including what tomllib hits without an error of its own)."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, expected a .toml file") from None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not a UTF-8 text file") from None
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
+        raise ValueError(f"{path}: {toml_problem(exc)}") from None
+
+
 def brief(value: Any, limit: int = 60) -> str:
     """``repr(value)`` for a one-line message, cut short when it is long."""
     text = repr(value)
@@ -88,13 +107,9 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> dict[str, str]
     if not path.exists():
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise UserConfigError(f"{path}: not a UTF-8 text file") from None
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
-        raise UserConfigError(f"{path}: {toml_problem(exc)}") from None
-    except OSError as exc:
-        raise UserConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        data = read_toml(path)
+    except ValueError as exc:
+        raise UserConfigError(str(exc)) from None
     unknown_tables = sorted(k for k in data if k != "keymap")
     if unknown_tables:
         raise UserConfigError(f"{path}: {shown(unknown_tables[0])}: unknown key (expected [keymap])")

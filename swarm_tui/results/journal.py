@@ -25,7 +25,7 @@ from typing import Any
 import aiofiles
 
 from swarm_tui.engine.events import Event
-from swarm_tui.redact import scrub
+from swarm_tui.redact import scrub, secrets_in_environment
 
 JOURNAL_KIND_START, JOURNAL_KIND_END = "run_started", "run_finished"
 KEEP_JOURNALS = 200  # the default runs/ directory keeps this many journals, newest first
@@ -42,16 +42,17 @@ def dumps(record: dict[str, Any]) -> str:
     try:
         return json.dumps(record, separators=(",", ":"), default=_default, allow_nan=False)
     except ValueError:  # a NaN or infinity slipped in: null, so the line stays strict JSON
-        return json.dumps(_finite(record), separators=(",", ":"), default=_default)
+        return json.dumps(finite(record), separators=(",", ":"), default=_default)
 
 
-def _finite(value: Any) -> Any:
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinity (at any depth) replaced by None, as strict JSON wants."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [finite(v) for v in value]
     return value
 
 
@@ -100,6 +101,7 @@ class JournalWriter:
         self._wake: asyncio.Event | None = None
         self._closing = False
         self._ready = threading.Event()
+        self._secrets = secrets_in_environment()  # read once: every event passes here
         self.error: str | None = None
 
     # -- the engine side ---------------------------------------------------------------------------
@@ -118,14 +120,10 @@ class JournalWriter:
     def __call__(self, event: Event) -> None:
         self._append({"run_id": self.run_id, **event.to_dict()})
 
-    def record(self, record: dict[str, Any]) -> None:
-        """A line that is not an engine event (a note of the runner, say)."""
-        self._append({"run_id": self.run_id, **record})
-
     def _append(self, record: dict[str, Any]) -> None:
         if self._closing:
             return
-        line = scrub(dumps(record)) + "\n"
+        line = scrub(dumps(record), self._secrets) + "\n"
         with self._lock:
             self._buffer.append(line)
             self.lines += 1

@@ -14,7 +14,7 @@ from typing import Any
 
 from swarm_tui.engine.events import event_from_dict
 from swarm_tui.engine.metrics import MetricsAggregator
-from swarm_tui.results.journal import Journal
+from swarm_tui.results.journal import Journal, finite
 from swarm_tui.results.model import RunResult, ScenarioResult
 
 
@@ -71,18 +71,8 @@ def _unfinished(name: str, events: list[dict[str, Any]], journal: Journal) -> Sc
         status="error",
         duration_s=0.0,
         checks=[],
-        metrics=_finite(summary),
+        metrics=finite(summary),
         events=len(events),
         error=f"incomplete: the run ended at t={end:.2f} s before this scenario finished; "
               "figures are what was measured until then",
     )
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

@@ -32,7 +32,7 @@ from swarm_tui.engine.replay import READ_ONLY, ReplayRun
 from swarm_tui.engine.runner import new_run_id, utc_now
 from swarm_tui.engine.scenario import Scenario
 from swarm_tui.patterns import REGISTRY
-from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path
+from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
 from swarm_tui.ui.panels import (
     CONTROLS,
     REPLAY_CONTROLS,
@@ -317,6 +317,7 @@ class SwarmApp(App[int]):
             self._note(f"no journal: {exc}", severity="warning")
             return None
         self.journals.append(path)
+        prune_journals(path.parent)
         return writer
 
     @work(thread=True, exclusive=False, group="stop")

@@ -9,7 +9,6 @@ is reported (one line) and skipped; the dashboard falls back to the default them
 from __future__ import annotations
 
 import sys
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from textual.color import Color, ColorParseError
 from textual.css.constants import VALID_STYLE_FLAGS
 from textual.theme import Theme
 
-from swarm_tui.config.user import brief, config_dir, shown, toml_problem
+from swarm_tui.config.user import brief, config_dir, read_toml, shown
 
 DEFAULT_THEME = "swarm-dark"
 COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background",
@@ -84,14 +83,7 @@ def _text_style(value: object, key: str, path: Path) -> str:
 
 def load_theme_file(path: Path) -> Theme:
     """One theme file; raises ValueError with a one-line message naming the file and key."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"{path}: not a UTF-8 text file") from None
-    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
-        raise ValueError(f"{path}: {toml_problem(exc)}") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    data = read_toml(path)
     name = data.get("name")
     if not isinstance(name, str) or not name.strip() or not name.isprintable():
         raise ValueError(f"{path}: name: expected a theme name (one line of text)")
