@@ -27,8 +27,9 @@ def _fail(message: str) -> UsageProblem:
     return UsageProblem(message)
 
 
-def select_scenarios(patterns: Sequence[str], ids: Sequence[str], configs: Sequence[str],
-                     off: Sequence[str] = ()) -> tuple[list, str | None]:
+def select_scenarios(
+    patterns: Sequence[str], ids: Sequence[str], configs: Sequence[str], off: Sequence[str] = ()
+) -> tuple[list, str | None]:
     """The scenarios a run asked for, with scenario files applied. Returns (scenarios, market csv)."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
     from swarm_tui.engine.scenario import REGISTRY, ScenarioError
@@ -80,8 +81,10 @@ def select_scenarios(patterns: Sequence[str], ids: Sequence[str], configs: Seque
         scenarios.append(scenario)
     unused = mechanisms_off - used_off
     if unused:
-        raise _fail(f"--off {sorted(unused)[0]}: no selected scenario has that mechanism "
-                    "(see `swarm-tui patterns --mechanisms`)")
+        raise _fail(
+            f"--off {sorted(unused)[0]}: no selected scenario has that mechanism "
+            "(see `swarm-tui patterns --mechanisms`)"
+        )
     if len(markets) > 1:
         raise _fail("scenario files name different market files; run them separately")
     return scenarios, next(iter(markets), None)
@@ -125,22 +128,36 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
 
 def e2b_flags(fn):
     """The E2B options of the commands that run scenarios (environment variables set the defaults)."""
-    for option in reversed((
-        click.option("--e2b-template", metavar="NAME", help="E2B template (default base; SWARM_TUI_E2B_TEMPLATE)."),
-        click.option("--e2b-timeout", type=click.IntRange(5, 86400), metavar="S",
-                     help="Sandbox keep-alive timeout in s, refreshed while the run lasts (default 30)."),
-        click.option("--e2b-rate", type=click.FloatRange(min=0.01, max=10000.0), metavar="N", callback=_finite,
-                     help="Sandbox creations per second (default 1, the free tier; SWARM_TUI_E2B_RATE)."),
-        click.option("--e2b-max", type=click.IntRange(1, 100000), metavar="N",
-                     help="Sandboxes alive at once (default 20, the free tier; SWARM_TUI_E2B_MAX)."),
-    )):
+    for option in reversed(
+        (
+            click.option("--e2b-template", metavar="NAME", help="E2B template (default base; SWARM_TUI_E2B_TEMPLATE)."),
+            click.option(
+                "--e2b-timeout",
+                type=click.IntRange(5, 86400),
+                metavar="S",
+                help="Sandbox keep-alive timeout in s, refreshed while the run lasts (default 30).",
+            ),
+            click.option(
+                "--e2b-rate",
+                type=click.FloatRange(min=0.01, max=10000.0),
+                metavar="N",
+                callback=_finite,
+                help="Sandbox creations per second (default 1, the free tier; SWARM_TUI_E2B_RATE).",
+            ),
+            click.option(
+                "--e2b-max",
+                type=click.IntRange(1, 100000),
+                metavar="N",
+                help="Sandboxes alive at once (default 20, the free tier; SWARM_TUI_E2B_MAX).",
+            ),
+        )
+    ):
         fn = option(fn)
     return fn
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True,
-              help="Where agents run.")
+@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True, help="Where agents run.")
 @click.option("--scenario", "scenario_id", metavar="ID", help="Open the dashboard with this scenario running.")
 @click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the market and the mock sandboxes.")
@@ -149,9 +166,19 @@ def e2b_flags(fn):
 @e2b_flags
 @click.version_option(__version__, prog_name="swarm-tui")
 @click.pass_context
-def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | None, seed: int,
-        configs: tuple[str, ...], no_mouse: bool, e2b_template: str | None, e2b_timeout: int | None,
-        e2b_rate: float | None, e2b_max: int | None) -> None:
+def cli(
+    ctx: click.Context,
+    backend: str,
+    scenario_id: str | None,
+    theme: str | None,
+    seed: int,
+    configs: tuple[str, ...],
+    no_mouse: bool,
+    e2b_template: str | None,
+    e2b_timeout: int | None,
+    e2b_rate: float | None,
+    e2b_max: int | None,
+) -> None:
     """Watch, test and break swarms of trading agents in sandboxes.
 
     With no command, opens the dashboard.
@@ -165,35 +192,79 @@ def cli(ctx: click.Context, backend: str, scenario_id: str | None, theme: str | 
     options = e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max)
     preflight(backend, seed, options)
     try:
-        code = run_dashboard(backend=backend, scenario=scenario_id, theme=theme, seed=seed, configs=list(configs),
-                             mouse=not no_mouse, backend_options=options if backend == "e2b" else {})
+        code = run_dashboard(
+            backend=backend,
+            scenario=scenario_id,
+            theme=theme,
+            seed=seed,
+            configs=list(configs),
+            mouse=not no_mouse,
+            backend_options=options if backend == "e2b" else {},
+        )
     except ValueError as exc:
         raise _fail(str(exc)) from None
     ctx.exit(code)
 
 
 @cli.command()
-@click.option("--pattern", "patterns", multiple=True, metavar="NAME|all",
-              help="Run a pattern's scenarios (repeatable); 'all' runs the whole catalogue.")
+@click.option(
+    "--pattern",
+    "patterns",
+    multiple=True,
+    metavar="NAME|all",
+    help="Run a pattern's scenarios (repeatable); 'all' runs the whole catalogue.",
+)
 @click.option("--scenario", "ids", multiple=True, metavar="ID", help="Run one scenario (repeatable).")
-@click.option("--config", "configs", multiple=True, metavar="FILE.toml",
-              help="A scenario file: a new scenario, or an override of one from the catalogue.")
+@click.option(
+    "--config",
+    "configs",
+    multiple=True,
+    metavar="FILE.toml",
+    help="A scenario file: a new scenario, or an override of one from the catalogue.",
+)
 @click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--export", "exports", multiple=True, metavar="PATH",
-              help="Write results; the format follows the extension: .json .jsonl .xml .md .csv")
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    metavar="PATH",
+    help="Write results; the format follows the extension: .json .jsonl .xml .md .csv",
+)
 @click.option("--market", "market_csv", metavar="FILE.csv", help="Replay market data from a CSV file.")
-@click.option("--off", "off", multiple=True, metavar="MECHANISM",
-              help="Switch a mechanism off (e.g. failover) to see the scenarios that rely on it fail.")
-@click.option("--journal", "journal_path", metavar="PATH",
-              help="Where to write the event journal (default: runs/ in the state directory).")
+@click.option(
+    "--off",
+    "off",
+    multiple=True,
+    metavar="MECHANISM",
+    help="Switch a mechanism off (e.g. failover) to see the scenarios that rely on it fail.",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    metavar="PATH",
+    help="Where to write the event journal (default: runs/ in the state directory).",
+)
 @click.option("--no-journal", is_flag=True, help="Do not write a journal.")
 @click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
 @e2b_flags
-def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...], backend: str, seed: int,
-        exports: tuple[str, ...], market_csv: str | None, off: tuple[str, ...], journal_path: str | None,
-        no_journal: bool, quiet: bool, e2b_template: str | None, e2b_timeout: int | None, e2b_rate: float | None,
-        e2b_max: int | None) -> None:
+def run(
+    patterns: tuple[str, ...],
+    ids: tuple[str, ...],
+    configs: tuple[str, ...],
+    backend: str,
+    seed: int,
+    exports: tuple[str, ...],
+    market_csv: str | None,
+    off: tuple[str, ...],
+    journal_path: str | None,
+    no_journal: bool,
+    quiet: bool,
+    e2b_template: str | None,
+    e2b_timeout: int | None,
+    e2b_rate: float | None,
+    e2b_max: int | None,
+) -> None:
     """Run scenarios headless and export the results.
 
     Every run writes its events to a journal as they happen; `swarm-tui report JOURNAL` rebuilds
@@ -229,8 +300,13 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
     console = Console(stderr=False)
     errors = Console(stderr=True, soft_wrap=True)
     run_id = new_run_id()
-    header = {"backend": backend, "seed": seed, "started_at": utc_now(), "scenarios": [s.id for s in scenarios],
-              "argv": _safe_argv()}
+    header = {
+        "backend": backend,
+        "seed": seed,
+        "started_at": utc_now(),
+        "scenarios": [s.id for s in scenarios],
+        "argv": _safe_argv(),
+    }
     paths = [Path(p) for p in exports if Path(p).suffix.lower() == ".jsonl"]
     main_journal = None if no_journal else Path(journal_path) if journal_path else default_journal_path(run_id)
     journals: list[JournalWriter] = []
@@ -251,10 +327,18 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
     shutdown = Shutdown()
     shutdown.on_message = lambda text: errors.print(f"swarm-tui: {text}", style="yellow", highlight=False)
     progress = LiveProgress(console, scenarios) if not quiet else None
-    runner = Runner(factory, backend, seed=seed, market_csv=market, subscribers=list(journals), run_id=run_id,
-                    on_start=progress.on_start if progress else None,
-                    on_finish=progress.on_finish if progress else None,
-                    on_context=progress.on_context if progress else None, shutdown=shutdown)
+    runner = Runner(
+        factory,
+        backend,
+        seed=seed,
+        market_csv=market,
+        subscribers=list(journals),
+        run_id=run_id,
+        on_start=progress.on_start if progress else None,
+        on_finish=progress.on_finish if progress else None,
+        on_context=progress.on_context if progress else None,
+        shutdown=shutdown,
+    )
     crash: BaseException | None = None
     with shutdown:
         try:
@@ -277,8 +361,14 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
             sys.exit(shutdown.exit_code or EXIT_INTERRUPTED)
         result.interrupted = result.interrupted or shutdown.requested
         for journal in journals:
-            journal.close({"finished_at": result.finished_at or utc_now(), "summary": result.counts(),
-                           "interrupted": result.interrupted, **({"error": _describe(crash)} if crash else {})})
+            journal.close(
+                {
+                    "finished_at": result.finished_at or utc_now(),
+                    "summary": result.counts(),
+                    "interrupted": result.interrupted,
+                    **({"error": _describe(crash)} if crash else {}),
+                }
+            )
             if journal.error:
                 errors.print(f"swarm-tui: {journal.error}", style="red", highlight=False)
         for path in exports:
@@ -295,8 +385,11 @@ def run(patterns: tuple[str, ...], ids: tuple[str, ...], configs: tuple[str, ...
             for path in exports:
                 console.print(f"wrote {path}", style="dim")
         if crash is not None:
-            errors.print(f"swarm-tui: internal error: {_describe(crash)} (results so far were written)", style="red",
-                         highlight=False)
+            errors.print(
+                f"swarm-tui: internal error: {_describe(crash)} (results so far were written)",
+                style="red",
+                highlight=False,
+            )
             sys.exit(EXIT_FAILED)
         if shutdown.requested:
             sys.exit(shutdown.exit_code)
@@ -317,8 +410,13 @@ def _safe_argv() -> list[str]:
 
 @cli.command()
 @click.argument("journal", metavar="JOURNAL.jsonl")
-@click.option("--export", "exports", multiple=True, metavar="PATH",
-              help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv")
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    metavar="PATH",
+    help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv",
+)
 @click.option("--quiet", "-q", is_flag=True, help="One summary line instead of the table.")
 def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
     """Rebuild the results (and any export) from a journal, even one cut short by a crash."""
@@ -366,8 +464,13 @@ def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
 @cli.command()
 @click.argument("journal", metavar="JOURNAL.jsonl")
 @click.option("--scenario", "scenario_id", metavar="ID", help="Scenario to play (default: the first).")
-@click.option("--speed", type=click.FloatRange(min=0.1, max=1000.0), default=1.0, show_default=True,
-              help="Playback speed (times the recorded scenario time).")
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0.1, max=1000.0),
+    default=1.0,
+    show_default=True,
+    help="Playback speed (times the recorded scenario time).",
+)
 @click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
 def replay(journal: str, scenario_id: str | None, speed: float, theme: str | None, no_mouse: bool) -> None:
@@ -425,8 +528,13 @@ def patterns(mechanisms: bool, show_params: str | None) -> None:
 
 @cli.command()
 @click.option("--yes", is_flag=True, help="Kill what is found (otherwise only list it).")
-@click.option("--where", type=click.Choice(("all", "e2b", "local")), default="all", show_default=True,
-              help="Look at E2B sandboxes, local agent processes, or both.")
+@click.option(
+    "--where",
+    type=click.Choice(("all", "e2b", "local")),
+    default="all",
+    show_default=True,
+    help="Look at E2B sandboxes, local agent processes, or both.",
+)
 def cleanup(yes: bool, where: str) -> None:
     """Find (and with --yes kill) sandboxes and agent processes left by swarm-tui runs."""
     import asyncio
@@ -467,8 +575,9 @@ def cleanup(yes: bool, where: str) -> None:
     for col in ("backend", "id", "agent", "run id", "age", "detail"):
         table.add_column(col, overflow="fold")
     for item in found:
-        table.add_row(item.backend, item.id, item.agent_id or "-", item.run_id or "-", f"{item.age_s:,.0f} s",
-                      item.detail)
+        table.add_row(
+            item.backend, item.id, item.agent_id or "-", item.run_id or "-", f"{item.age_s:,.0f} s", item.detail
+        )
     console.print(table)
     if not yes:
         console.print("run again with --yes to kill them")

@@ -121,13 +121,19 @@ def summary_table(result: RunResult) -> Group:
             parts.append(Text(f"{s.id}: error: {s.error}", style="bold red"))
         for c in s.checks:
             if not c["passed"]:
-                parts.append(Text(f"{s.id}: {c['name']}: expected {c['expected']}, observed {c['observed']}",
-                                  style="red"))
+                parts.append(
+                    Text(f"{s.id}: {c['name']}: expected {c['expected']}, observed {c['observed']}", style="red")
+                )
     counts = result.counts()
     total = sum(s.duration_s for s in result.scenarios)
     verdict = "interrupted" if result.interrupted else ("all passed" if result.passed else "FAILED")
-    parts.append(Text(f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors "
-                      f"in {total:.2f} s: {verdict}", style="green" if result.passed else "bold red"))
+    parts.append(
+        Text(
+            f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors "
+            f"in {total:.2f} s: {verdict}",
+            style="green" if result.passed else "bold red",
+        )
+    )
     return Group(*parts)
 
 
@@ -135,5 +141,7 @@ def one_line(result: RunResult) -> str:
     counts = result.counts()
     total = sum(s.duration_s for s in result.scenarios)
     stopped = ", interrupted" if result.interrupted else ""
-    return (f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors in {total:.2f} s "
-            f"(run {result.run_id}{stopped})")
+    return (
+        f"{counts['passed']} passed, {counts['failed']} failed, {counts['error']} errors in {total:.2f} s "
+        f"(run {result.run_id}{stopped})"
+    )

@@ -46,7 +46,7 @@ WINDOW = [100.0 + 0.3 * i for i in range(40)]
 BIG = 10 * 1024 * 1024
 
 # The agent program with one fault, chosen by params["misbehave"] (none: a healthy agent).
-BAD_AGENT = r'''
+BAD_AGENT = r"""
 import json, sys, threading, time
 
 try:
@@ -115,7 +115,7 @@ class Agent(real.Program):
 
 
 sys.exit(Agent(CONFIG).run())
-'''
+"""
 
 # What the engine says about each (a part of the FailureDetected reason).
 LINE_FAULTS = {
@@ -138,8 +138,7 @@ HUGE_FAULTS = ("10mb-line", "10mb-json", "10mb-no-newline")
 
 
 def spec(mode: str = "") -> AgentSpec:
-    return AgentSpec(kind="momentum", symbols=("SPY",), name=mode or "good",
-                     params={"misbehave": mode} if mode else {})  # type: ignore[dict-item]
+    return AgentSpec(kind="momentum", symbols=("SPY",), name=mode or "good", params={"misbehave": mode} if mode else {})  # type: ignore[dict-item]
 
 
 def run_swarm(backend: Backend, body: Any, timeout: float = 40.0, validate: bool | None = None) -> Any:
@@ -151,8 +150,9 @@ def run_swarm(backend: Backend, body: Any, timeout: float = 40.0, validate: bool
         bus = EventBus()
         seen: list[Event] = []
         bus.subscribe(seen.append)
-        swarm = Swarm(backend, Clock(), bus, Topology("mesh"), scenario="agent-output", run_id="agent-output",
-                      validate=validate)
+        swarm = Swarm(
+            backend, Clock(), bus, Topology("mesh"), scenario="agent-output", run_id="agent-output", validate=validate
+        )
         try:
             out = await asyncio.wait_for(body(swarm, seen), timeout)
         finally:
@@ -184,8 +184,11 @@ async def until(condition: Any, timeout: float = 10.0) -> None:
 
 def agent_processes() -> list[int]:
     me = os.getpid()
-    return [p.pid for p in psutil.process_iter(["cmdline", "ppid"])
-            if p.info.get("ppid") == me and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))]
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "ppid"])
+        if p.info.get("ppid") == me and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))
+    ]
 
 
 def rss_mb() -> float:
@@ -285,8 +288,9 @@ def test_a_healthy_agent_answering_a_burst_is_not_a_flood() -> None:
 # -- E2B sandboxes (the loopback fake, the real SDK) -----------------------------------------------------
 def test_e2b_agents_that_misbehave_are_failed_with_the_reason(e2b_fake) -> None:
     faults = {**LINE_FAULTS, "garbage": "output line is not JSON"}  # the SDK decoded it with U+FFFD
-    run_swarm(E2BBackend(program=BAD_AGENT, max_sandboxes=40),
-              lambda swarm, seen: misbehave_and_check(swarm, seen, faults))
+    run_swarm(
+        E2BBackend(program=BAD_AGENT, max_sandboxes=40), lambda swarm, seen: misbehave_and_check(swarm, seen, faults)
+    )
 
 
 def test_e2b_10mb_lines_and_a_flood(e2b_fake) -> None:
@@ -316,8 +320,15 @@ def test_e2b_10mb_lines_and_a_flood(e2b_fake) -> None:
 def test_only_real_backends_are_checked_by_default() -> None:
     async def main() -> list[bool]:
         clock, bus = Clock(), EventBus()
-        return [Swarm(backend, clock, bus, Topology("mesh"), validate=validate).validate for backend, validate in
-                ((MockBackend(), None), (LocalBackend(), None), (E2BBackend(), None), (MockBackend(), True))]
+        return [
+            Swarm(backend, clock, bus, Topology("mesh"), validate=validate).validate
+            for backend, validate in (
+                (MockBackend(), None),
+                (LocalBackend(), None),
+                (E2BBackend(), None),
+                (MockBackend(), True),
+            )
+        ]
 
     assert asyncio.run(main()) == [False, True, True, True]
 
@@ -329,10 +340,14 @@ def test_only_real_backends_are_checked_by_default() -> None:
         ({"type": "result", "id": True, "ok": True, "value": {}}, "result.id must be an integer, got a boolean"),
         ({"type": "result", "id": "{id}", "ok": True}, "result.value is missing"),
         ({"type": "result", "id": "{id}", "ok": False, "error": 5}, "result.error must be a string, got an integer"),
-        ({"type": "result", "id": "{id}", "ok": True, "value": [[[[]]]]},
-         "the value answering signal must be an object, got an array"),
-        ({"type": "result", "id": "{id}", "ok": True, "value": {"action": "moon"}},
-         "signal.value.action must be one of buy, sell, hold, got a string"),
+        (
+            {"type": "result", "id": "{id}", "ok": True, "value": [[[[]]]]},
+            "the value answering signal must be an object, got an array",
+        ),
+        (
+            {"type": "result", "id": "{id}", "ok": True, "value": {"action": "moon"}},
+            "signal.value.action must be one of buy, sell, hold, got a string",
+        ),
         ({"type": "pong", "id": "{id}"}, "pong {id} answers a task"),
         ({"type": "heartbeat", "seq": "1"}, "heartbeat.seq must be an integer, got a string"),
         ({"type": "heartbeat", "seq": 1, "leaked_mb": [1]}, "heartbeat.leaked_mb must be a number, got an array"),
@@ -366,8 +381,9 @@ def test_an_answer_to_a_task_of_another_agent_is_a_violation() -> None:
         a, b = await swarm.deploy_many([spec(), spec()])
         asked = swarm.request(a, "vote", {"prices": WINDOW}, timeout=5)
         task_id = max(swarm._pending)
-        swarm.backend._on_message(b.sandbox, {"type": "result", "id": task_id, "ok": True,
-                                              "value": {"vote": "buy", "confidence": 1.0}})
+        swarm.backend._on_message(
+            b.sandbox, {"type": "result", "id": task_id, "ok": True, "value": {"vote": "buy", "confidence": 1.0}}
+        )
         assert b.state == AgentState.FAILED and a.live
         assert f"result {task_id} answers a task sent to another agent" in failure_of(seen, b.id).reason
         assert (await asyncio.wait_for(asked, 5))["vote"] in ("buy", "sell", "hold")  # a's own answer
@@ -378,9 +394,14 @@ def test_an_answer_to_a_task_of_another_agent_is_a_violation() -> None:
 def test_a_validating_mock_swarm_runs_healthy_agents_undisturbed() -> None:
     async def body(swarm: Swarm, seen: list[Event]) -> None:
         agent, peer = await swarm.deploy_many([AgentSpec(kind="forecaster", symbols=("SPY",))] * 2)
-        for op, data in (("signal", {"prices": WINDOW}), ("vote", {"prices": WINDOW}), ("work", {"prices": WINDOW}),
-                         ("performance", {"returns": [0.01, -0.02, 0.03]}), ("echo", {"deep": [[[1]]]}),
-                         ("forward", {"to": "x"})):
+        for op, data in (
+            ("signal", {"prices": WINDOW}),
+            ("vote", {"prices": WINDOW}),
+            ("work", {"prices": WINDOW}),
+            ("performance", {"returns": [0.01, -0.02, 0.03]}),
+            ("echo", {"deep": [[[1]]]}),
+            ("forward", {"to": "x"}),
+        ):
             await swarm.request(agent, op, data)
         assert await swarm.ping(peer, agent) >= 0
         await swarm.clock.sleep(5)  # heartbeats
@@ -407,10 +428,13 @@ def test_decode_line_says_what_is_wrong() -> None:
         msg = decode_line(line)
         assert msg is not None and msg["type"] == INVALID and error in msg["error"], (line[:20], msg)
     assert decode_line('{"a":' * (MAX_DEPTH - 1) + "1" + "}" * (MAX_DEPTH - 1)) == json.loads(
-        '{"a":' * (MAX_DEPTH - 1) + "1" + "}" * (MAX_DEPTH - 1))
+        '{"a":' * (MAX_DEPTH - 1) + "1" + "}" * (MAX_DEPTH - 1)
+    )
     assert decode_line("{}") == {}  # an object without a type: for the engine's check_message to refuse
     assert decode_line('{"type": "invalid", "error": "\\u001b[2J"}') == {  # an agent cannot pass for its backend
-        "type": INVALID, "error": "unknown message type 'invalid'"}
+        "type": INVALID,
+        "error": "unknown message type 'invalid'",
+    }
     assert "longer than" in decode_line("y" * (LINE_LIMIT + 1))["error"]  # type: ignore[index]
 
 
@@ -418,16 +442,23 @@ def test_check_value_knows_what_each_operation_answers() -> None:
     assert check_value("signal", {"action": "buy", "strength": 0.5}) is None
     assert check_value("echo", [1, {"x": None}]) is None
     assert check_value("nonsense-op", "anything") is None
-    assert check_value("fill", {"price": math.nan, "fee": 0.1}) == \
-        "fill.value.price must be a finite number, got the number nan"
-    assert check_value("allocate", {"a": 0.5, "b": "0.5"}) == \
-        "the allocation of 'b' must be a finite number, got a string"
+    assert (
+        check_value("fill", {"price": math.nan, "fee": 0.1})
+        == "fill.value.price must be a finite number, got the number nan"
+    )
+    assert (
+        check_value("allocate", {"a": 0.5, "b": "0.5"}) == "the allocation of 'b' must be a finite number, got a string"
+    )
     assert check_value("vote", {"vote": "buy"}) == "vote.value.confidence is missing"
     assert check_value("risk_check", {"approved": 1}) == "risk_check.value.approved must be a boolean, got an integer"
-    assert check_message({"type": "hello", "agent": "a", "kind": "k", "version": "v", "protocol": 9,
-                          "capabilities": []}) == "hello.protocol is 9, the engine speaks 1"
-    assert check_message({"type": "error", "error": "\ud800"}) == \
-        "error.error must be a string, got a string that is not valid Unicode"
+    assert (
+        check_message({"type": "hello", "agent": "a", "kind": "k", "version": "v", "protocol": 9, "capabilities": []})
+        == "hello.protocol is 9, the engine speaks 1"
+    )
+    assert (
+        check_message({"type": "error", "error": "\ud800"})
+        == "error.error must be a string, got a string that is not valid Unicode"
+    )
 
 
 def test_flood_gate_allows_bursts_and_answers_and_stops_floods() -> None:
@@ -458,10 +489,25 @@ def test_line_buffer_keeps_lines_and_drops_endless_ones() -> None:
 
 # -- properties ---------------------------------------------------------------------------------------
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
-MESSAGE_FIELDS = ("id", "ok", "value", "error", "seq", "leaked_mb", "agent", "kind", "version", "protocol",
-                  "capabilities", "pid")
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+MESSAGE_FIELDS = (
+    "id",
+    "ok",
+    "value",
+    "error",
+    "seq",
+    "leaked_mb",
+    "agent",
+    "kind",
+    "version",
+    "protocol",
+    "capabilities",
+    "pid",
+)
 messages = st.fixed_dictionaries(
     {"type": st.sampled_from([*protocol.MESSAGES, "invalid", "task", ""]) | json_values},
     optional={name: json_values | st.integers() | st.booleans() for name in MESSAGE_FIELDS},

@@ -29,6 +29,8 @@ def _backend_env(request: pytest.FixtureRequest) -> None:
     name = request.node.callspec.params.get("name") if hasattr(request.node, "callspec") else None
     if name == "e2b":
         request.getfixturevalue("e2b_fake")
+
+
 WINDOW = [100.0 + 0.3 * i for i in range(40)]
 
 

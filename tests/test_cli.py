@@ -16,8 +16,9 @@ from swarm_tui.cli import main
 
 
 def swarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "swarm_tui", *args], capture_output=True, text=True,
-                          env=cli_env(), cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "swarm_tui", *args], capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=120
+    )
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -> None:
@@ -60,8 +61,20 @@ def validate_results(data: dict) -> None:
 def test_done_when_command(tmp_path: Path) -> None:
     """The issue's acceptance command: all 23 passed, files that follow the schema."""
     out = tmp_path / "out"
-    proc = swarm("run", "--pattern", "all", "--seed", "7", "--export", f"{out}.json", "--export", f"{out}.xml",
-                 "--export", f"{out}.md", cwd=tmp_path)
+    proc = swarm(
+        "run",
+        "--pattern",
+        "all",
+        "--seed",
+        "7",
+        "--export",
+        f"{out}.json",
+        "--export",
+        f"{out}.xml",
+        "--export",
+        f"{out}.md",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(Path(f"{out}.json").read_text())
     validate_results(data)
@@ -77,9 +90,24 @@ def test_done_when_command(tmp_path: Path) -> None:
 
 def test_a_failing_check_exits_1_and_lands_in_every_export(tmp_path: Path) -> None:
     base = tmp_path / "r"
-    proc = swarm("run", "--scenario", "mesh.failover", "--off", "failover", "--quiet",
-                 "--export", f"{base}.json", "--export", f"{base}.xml", "--export", f"{base}.csv",
-                 "--export", f"{base}.jsonl", "--export", f"{base}.md")
+    proc = swarm(
+        "run",
+        "--scenario",
+        "mesh.failover",
+        "--off",
+        "failover",
+        "--quiet",
+        "--export",
+        f"{base}.json",
+        "--export",
+        f"{base}.xml",
+        "--export",
+        f"{base}.csv",
+        "--export",
+        f"{base}.jsonl",
+        "--export",
+        f"{base}.md",
+    )
     assert proc.returncode == 1, proc.stderr
     data = json.loads(Path(f"{base}.json").read_text())
     validate_results(data)

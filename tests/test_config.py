@@ -26,7 +26,10 @@ def test_examples_load_and_pass() -> None:
 
 
 def test_new_scenario_from_a_base(tmp_path: Path) -> None:
-    d = load_scenario_file(write(tmp_path, """
+    d = load_scenario_file(
+        write(
+            tmp_path,
+            """
 [scenario]
 id = "my.failover"
 base = "mesh.failover"
@@ -41,7 +44,9 @@ count = 5
 kind = "crash"
 target = "#4"
 at = 10
-"""))
+""",
+        )
+    )
     scenario = d.build()
     assert scenario.id == "my.failover" and scenario.pattern == "mesh" and scenario.title == "Mine"
     assert not d.overrides
@@ -52,12 +57,17 @@ at = 10
 
 
 def test_override_changes_thresholds_and_can_fail(tmp_path: Path) -> None:
-    d = load_scenario_file(write(tmp_path, """
+    d = load_scenario_file(
+        write(
+            tmp_path,
+            """
 [scenario]
 id = "mesh.equal-coordination"
 [checks]
 p95_budget_ms = 1.0
-"""))
+""",
+        )
+    )
     assert d.overrides
     result = run_scenario(d.build())
     assert result.status == "failed"
@@ -65,12 +75,17 @@ p95_budget_ms = 1.0
 
 
 def test_mechanisms_can_be_switched_off_in_a_file(tmp_path: Path) -> None:
-    d = load_scenario_file(write(tmp_path, """
+    d = load_scenario_file(
+        write(
+            tmp_path,
+            """
 [scenario]
 id = "ring.circuit-breaker"
 [mechanisms]
 breaker = false
-"""))
+""",
+        )
+    )
     assert run_scenario(d.build()).status == "failed"
 
 
@@ -86,17 +101,25 @@ breaker = false
         ('[scenario]\nid = "mesh.failover"\n[params]\nduration_s = "long"', "params.duration_s: expected a number"),
         ('[scenario]\nid = "mesh.consensus"\n[params]\nrounds = 2.5', "params.rounds: expected a whole number"),
         ('[scenario]\nid = "mesh.failover"\n[[agents]]\nkind = "wizard"', "agents[0].kind: expected one of"),
-        ('[scenario]\nid = "mesh.failover"\n[[agents]]\nkind = "momentum"\ncount = 0',
-         "agents[0].count: expected greater than or equal to 1"),
-        ('[scenario]\nid = "mesh.failover"\n[[faults]]\nkind = "crash"\nat = -1\ntarget = "#1"',
-         "faults[0].at: expected greater than or equal to 0"),
+        (
+            '[scenario]\nid = "mesh.failover"\n[[agents]]\nkind = "momentum"\ncount = 0',
+            "agents[0].count: expected greater than or equal to 1",
+        ),
+        (
+            '[scenario]\nid = "mesh.failover"\n[[faults]]\nkind = "crash"\nat = -1\ntarget = "#1"',
+            "faults[0].at: expected greater than or equal to 0",
+        ),
         ('[scenario]\nid = "mesh.failover"\n[[faults]]\nkind = "meteor"', "faults[0].kind: expected one of"),
         ('[scenario]\nid = "mesh.failover"\n[[faults]]\nkind = "crash"\nat = 3', "faults[0].target: required"),
-        ('[scenario]\nid = "mesh.partition"\n[[faults]]\nkind = "partition"\ngroups = [["#1"]]',
-         "faults[0].groups: a partition needs at least two groups"),
+        (
+            '[scenario]\nid = "mesh.partition"\n[[faults]]\nkind = "partition"\ngroups = [["#1"]]',
+            "faults[0].groups: a partition needs at least two groups",
+        ),
         ('[scenario]\nid = "mesh.failover"\n[mechanisms]\nwarp = false', "mechanisms.warp: unknown mechanism"),
-        ('[scenario]\nid = "mesh.failover"\n[mechanisms]\nfailover = "no"',
-         "mechanisms.failover: expected a valid boolean"),
+        (
+            '[scenario]\nid = "mesh.failover"\n[mechanisms]\nfailover = "no"',
+            "mechanisms.failover: expected a valid boolean",
+        ),
         ('[scenario]\nid = "mesh.failover"\nmarket = "nope.csv"', "scenario.market: no such file"),
         ('[scenario]\nid = "mesh.failover"\ncolour = "red"', "scenario.colour: unknown key"),
     ],
@@ -130,9 +153,14 @@ TOML_VALUES = st.recursive(
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.dictionaries(st.sampled_from(["scenario", "params", "checks", "agents", "faults", "mechanisms", "x"]),
-                       TOML_VALUES, max_size=4),
-       st.sampled_from(["mesh.failover", "new.id", "ring.pipeline", ""]))
+@given(
+    st.dictionaries(
+        st.sampled_from(["scenario", "params", "checks", "agents", "faults", "mechanisms", "x"]),
+        TOML_VALUES,
+        max_size=4,
+    ),
+    st.sampled_from(["mesh.failover", "new.id", "ring.pipeline", ""]),
+)
 def test_scenario_file_parser_never_crashes(tmp_path: Path, body: dict, sid: str) -> None:
     import tomli_w
 

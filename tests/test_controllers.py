@@ -29,10 +29,10 @@ def in_loop(fn):
 @pytest.mark.parametrize(
     ("current", "observed", "target", "expected"),
     [
-        (2, 50.0, 10.0, 10),   # ceil(2 x 50/10)
-        (4, 10.5, 10.0, 4),    # within the 0.1 tolerance: no change
-        (4, 11.5, 10.0, 5),    # ceil(4 x 1.15) = ceil(4.6)
-        (6, 1.0, 10.0, 1),     # ceil(0.6)
+        (2, 50.0, 10.0, 10),  # ceil(2 x 50/10)
+        (4, 10.5, 10.0, 4),  # within the 0.1 tolerance: no change
+        (4, 11.5, 10.0, 5),  # ceil(4 x 1.15) = ceil(4.6)
+        (6, 1.0, 10.0, 1),  # ceil(0.6)
         (3, 20.0, 20.0, 3),
         (5, 0.0, 10.0, 0),
     ],
@@ -57,8 +57,17 @@ def _scaler(clock, state, **kw):
     async def scale_to(n, direction):
         state["n"] = n
 
-    defaults = dict(metric="load", read_metric=lambda: state["load"], current=lambda: state["n"],
-                    scale_to=scale_to, target=10.0, min_replicas=2, max_replicas=10, window_s=10.0, period_s=1.0)
+    defaults = dict(
+        metric="load",
+        read_metric=lambda: state["load"],
+        current=lambda: state["n"],
+        scale_to=scale_to,
+        target=10.0,
+        min_replicas=2,
+        max_replicas=10,
+        window_s=10.0,
+        period_s=1.0,
+    )
     defaults.update(kw)
     return Autoscaler(clock, **defaults)
 
@@ -138,8 +147,9 @@ def test_breaker_state_machine() -> None:
     async def main():
         clock = Clock()
         seen = []
-        b = CircuitBreaker("x", clock, window=10, min_calls=5, failure_rate=0.5, open_s=5.0, probes=3,
-                           publish=seen.append)
+        b = CircuitBreaker(
+            "x", clock, window=10, min_calls=5, failure_rate=0.5, open_s=5.0, probes=3, publish=seen.append
+        )
         for _ in range(4):
             assert b.allow()
             b.record(False)
@@ -165,8 +175,13 @@ def test_breaker_state_machine() -> None:
         return [(e.old, e.new) for e in seen], b.refused
 
     transitions, refused = in_loop(main)
-    assert transitions == [("CLOSED", "OPEN"), ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "OPEN"),
-                           ("OPEN", "HALF_OPEN"), ("HALF_OPEN", "CLOSED")]
+    assert transitions == [
+        ("CLOSED", "OPEN"),
+        ("OPEN", "HALF_OPEN"),
+        ("HALF_OPEN", "OPEN"),
+        ("OPEN", "HALF_OPEN"),
+        ("HALF_OPEN", "CLOSED"),
+    ]
     assert refused == 3
 
 

@@ -32,20 +32,27 @@ def _drain(fd: int, stop: threading.Event) -> None:
             return
 
 
-
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
 @pytest.mark.parametrize("backend", ["local", "e2b"])
-def test_dashboard_signal_kills_sandboxes(tmp_path: Path, request: pytest.FixtureRequest, backend: str,
-                                          sig: signal.Signals) -> None:
+def test_dashboard_signal_kills_sandboxes(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, sig: signal.Signals
+) -> None:
     fake = request.getfixturevalue("e2b_fake") if backend == "e2b" else None
     state = tmp_path / "state"
     env = cli_env()
-    env.update({"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"),
-                "TERM": "xterm-256color"})
+    env.update(
+        {"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    )
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-    proc = subprocess.Popen([sys.executable, "-m", "swarm_tui", "--backend", backend, "--scenario", "mesh.failover"],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "--backend", backend, "--scenario", "mesh.failover"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
     os.close(slave)
     stop = threading.Event()
     reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)

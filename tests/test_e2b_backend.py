@@ -80,8 +80,12 @@ def test_missing_and_rejected_keys_are_one_clear_error(e2b_fake, monkeypatch: py
         asyncio.run(E2BBackend().start())
     assert "e2b_wrong_key" not in str(info.value)
     # The command line: exit 2, one line, before any scenario starts.
-    proc = subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario",
-                           "mesh.failover"], capture_output=True, text=True, env={**cli_env(), **dict(os.environ)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario", "mesh.failover"],
+        capture_output=True,
+        text=True,
+        env={**cli_env(), **dict(os.environ)},
+    )
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
     assert "rejected the API key" in proc.stderr and "e2b_wrong_key" not in proc.stderr + proc.stdout
     assert e2b_fake.created_total == 0
@@ -194,19 +198,26 @@ def test_cleanup_lists_and_kills_tagged_sandboxes(e2b_fake) -> None:
     async def leave_two() -> list[str]:
         from e2b import AsyncSandbox
 
-        boxes = [await AsyncSandbox.create(metadata={"app": "swarm-tui", "run_id": "old-run", "agent_id": f"a{i}"})
-                 for i in range(2)]
+        boxes = [
+            await AsyncSandbox.create(metadata={"app": "swarm-tui", "run_id": "old-run", "agent_id": f"a{i}"})
+            for i in range(2)
+        ]
         await AsyncSandbox.create(metadata={"app": "someone-else"})
         return [b.sandbox_id for b in boxes]
 
     ids = asyncio.run(leave_two())
     env = {**cli_env(), **dict(os.environ)}
-    listed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"], capture_output=True,
-                            text=True, env=env)
+    listed = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"], capture_output=True, text=True, env=env
+    )
     assert listed.returncode == 0 and all(i in listed.stdout for i in ids) and "old-run" in listed.stdout
     assert e2b_fake.alive_count() == 3
-    killed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b", "--yes"],
-                            capture_output=True, text=True, env=env)
+    killed = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b", "--yes"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert "killed 2 of 2" in killed.stdout
     assert e2b_fake.alive_count() == 1  # someone else's sandbox is left alone
     other = next(sid for sid, s in e2b_fake.sandboxes.items() if s.alive)
@@ -219,32 +230,61 @@ async def _kill(sandbox_id: str) -> None:
     await AsyncSandbox.kill(sandbox_id)
 
 
-def test_a_scenario_runs_end_to_end_and_the_key_never_leaks(e2b_fake, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_scenario_runs_end_to_end_and_the_key_never_leaks(
+    e2b_fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     secret = "e2b_SECRET_canary_7f3a9c"
     monkeypatch.setenv("E2B_API_KEY", secret)
     e2b_fake.api_key = secret
     out = tmp_path / "r"
     env = {**cli_env(), **dict(os.environ)}
-    proc = subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario",
-                           "hierarchical.coordinator-workers", "--export", f"{out}.json", "--export", f"{out}.jsonl",
-                           "--export", f"{out}.md", "--export", f"{out}.xml", "--export", f"{out}.csv"],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swarm_tui",
+            "run",
+            "--backend",
+            "e2b",
+            "--scenario",
+            "hierarchical.coordinator-workers",
+            "--export",
+            f"{out}.json",
+            "--export",
+            f"{out}.jsonl",
+            "--export",
+            f"{out}.md",
+            "--export",
+            f"{out}.xml",
+            "--export",
+            f"{out}.csv",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     data = json.loads(Path(f"{out}.json").read_text())
     assert data["backend"] == "e2b" and data["scenarios"][0]["status"] == "passed"
-    everything = proc.stdout + proc.stderr + "".join(Path(f"{out}.{ext}").read_text()
-                                                     for ext in ("json", "jsonl", "md", "xml", "csv"))
+    everything = (
+        proc.stdout
+        + proc.stderr
+        + "".join(Path(f"{out}.{ext}").read_text() for ext in ("json", "jsonl", "md", "xml", "csv"))
+    )
     assert secret not in everything
     # And on the error path: a rejected key.
     e2b_fake.reject_key()
-    bad = subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b"], capture_output=True,
-                         text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b"], capture_output=True, text=True, env=env
+    )
     assert bad.returncode == 2 and secret not in bad.stdout + bad.stderr
 
 
-@pytest.mark.skipif(not os.environ.get("E2B_API_KEY") or os.environ.get("E2B_API_URL", "").startswith("http://127."),
-                    reason="live E2B test: needs E2B_API_KEY (runs against the real service)")
+@pytest.mark.skipif(
+    not os.environ.get("E2B_API_KEY") or os.environ.get("E2B_API_URL", "").startswith("http://127."),
+    reason="live E2B test: needs E2B_API_KEY (runs against the real service)",
+)
 def test_live_e2b_sandbox() -> None:  # pragma: no cover - needs the real service
     async def body(swarm: Swarm, backend: E2BBackend, seen: list[Event]) -> None:
         agent = await swarm.deploy(AgentSpec(kind="momentum", symbols=("SPY",)))

@@ -40,8 +40,20 @@ def _comparable(results: dict) -> dict:
 
 def test_a_run_writes_its_journal_and_report_rebuilds_the_same_results(tmp_path: Path, capsys) -> None:
     journal, exported = tmp_path / "run.jsonl", tmp_path / "run.json"
-    code = main(["run", "--pattern", "mesh", "--pattern", "blue-green", "--quiet", "--journal", str(journal),
-                 "--export", str(exported)])
+    code = main(
+        [
+            "run",
+            "--pattern",
+            "mesh",
+            "--pattern",
+            "blue-green",
+            "--quiet",
+            "--journal",
+            str(journal),
+            "--export",
+            str(exported),
+        ]
+    )
     assert code == 0
     assert f"journal: {journal}" in capsys.readouterr().err
     rebuilt = tmp_path / "rebuilt.json"
@@ -118,8 +130,12 @@ def test_unwritable_journal_is_one_line_and_exit_2(tmp_path: Path, capsys) -> No
 
 def _record(tmp_path: Path) -> Path:
     journal = tmp_path / "run.jsonl"
-    assert main(["run", "--scenario", "mesh.failover", "--scenario", "ring.data-flow", "--quiet",
-                 "--journal", str(journal)]) == 0
+    assert (
+        main(
+            ["run", "--scenario", "mesh.failover", "--scenario", "ring.data-flow", "--quiet", "--journal", str(journal)]
+        )
+        == 0
+    )
     return journal
 
 
@@ -144,15 +160,18 @@ def test_report_on_a_journal_cut_mid_line(tmp_path: Path, capsys) -> None:
     assert scenario["metrics"]["decisions"] > 0, "what was measured before the cut is kept"
 
 
-@pytest.mark.parametrize(("content", "expected"), [
-    (None, "no such journal"),
-    (b"", "empty file"),
-    (b"hello world\n", "line 1 is not JSON"),
-    (b"\x00\xff\xfe garbage \x80\n", "line 1 is not JSON"),
-    (b'{"kind": "note", "t": 1}\n', "does not start with a run_started line"),
-    (b'[1, 2, 3]\n', "line 1 is not a journal record"),
-    (b'{"kind":"run_started","run_id":"r"}\nnot json\n{"kind":"note","t":1}\n', "line 2 is not JSON"),
-])
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "no such journal"),
+        (b"", "empty file"),
+        (b"hello world\n", "line 1 is not JSON"),
+        (b"\x00\xff\xfe garbage \x80\n", "line 1 is not JSON"),
+        (b'{"kind": "note", "t": 1}\n', "does not start with a run_started line"),
+        (b"[1, 2, 3]\n", "line 1 is not a journal record"),
+        (b'{"kind":"run_started","run_id":"r"}\nnot json\n{"kind":"note","t":1}\n', "line 2 is not JSON"),
+    ],
+)
 def test_bad_journals_are_one_line_and_exit_2(tmp_path: Path, capsys, content: bytes | None, expected: str) -> None:
     path = tmp_path / "bad.jsonl"
     if content is not None:
@@ -172,8 +191,13 @@ def test_report_of_a_directory_is_exit_2(tmp_path: Path, capsys) -> None:
 def test_report_cli_has_no_traceback_in_a_subprocess(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(b"\xff" * 100)
-    proc = subprocess.run([sys.executable, "-m", "swarm_tui", "report", str(bad)], capture_output=True, text=True,
-                          env=cli_env(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "report", str(bad)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 

@@ -22,8 +22,9 @@ AGENT = [sys.executable, "-u", "-m", "swarm_tui.agent"]
 
 def agent_proc(config: dict | None = None) -> subprocess.Popen[bytes]:
     cfg = {"agent_id": "a1", "kind": "momentum", "heartbeat_s": 0.2, **(config or {})}
-    return subprocess.Popen([*AGENT, "--config", json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=cli_env())
+    return subprocess.Popen(
+        [*AGENT, "--config", json.dumps(cfg)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=cli_env()
+    )
 
 
 def read_json(proc: subprocess.Popen[bytes], kinds: set[str], timeout: float = 5.0) -> dict:
@@ -145,17 +146,23 @@ def _status(proc: psutil.Process) -> str:
 
 def test_no_agent_survives_a_sigkilled_engine(tmp_path: Path) -> None:
     """The engine is SIGKILLed mid-run: its local agents exit by themselves within 2 s."""
-    engine = subprocess.Popen([sys.executable, "-m", "swarm_tui", "run", "--backend", "local", "--scenario",
-                               "mesh.failover", "--quiet"],
-                              env=cli_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    engine = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "run", "--backend", "local", "--scenario", "mesh.failover", "--quiet"],
+        env=cli_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 30
         agents: list[psutil.Process] = []
         while time.monotonic() < deadline:
-            agents = [p for p in psutil.process_iter(["cmdline", "ppid"])
-                      if p.info.get("ppid") == engine.pid and any(
-                          c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))]
+            agents = [
+                p
+                for p in psutil.process_iter(["cmdline", "ppid"])
+                if p.info.get("ppid") == engine.pid
+                and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))
+            ]
             if len(agents) >= 4:
                 break
             time.sleep(0.1)
@@ -178,9 +185,16 @@ def test_cleanup_finds_and_kills_strays() -> None:
     # as an agent of a killed run would be if it had not exited by itself.
     code = "import time; time.sleep(120)"
     launcher = subprocess.run(
-        ["/bin/sh", "-c", f"({sys.executable} -c '{code}' --config '{{\"agent_id\": \"stray-1\"}}' "
-                          f"{MARKER}:test-run >/dev/null 2>&1 </dev/null & echo $!)"],
-        capture_output=True, text=True, timeout=5)
+        [
+            "/bin/sh",
+            "-c",
+            f"({sys.executable} -c '{code}' --config '{{\"agent_id\": \"stray-1\"}}' "
+            f"{MARKER}:test-run >/dev/null 2>&1 </dev/null & echo $!)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=5,
+    )
     pid = int(launcher.stdout.strip())
     try:
         deadline = time.monotonic() + 5
@@ -189,12 +203,20 @@ def test_cleanup_finds_and_kills_strays() -> None:
         strays = {s.id: s for s in find_stray_agents()}
         assert f"local-{pid}" in strays, strays
         assert "orphan" in strays[f"local-{pid}"].detail and strays[f"local-{pid}"].run_id == "test-run"
-        listed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "local"],
-                                capture_output=True, text=True, env=cli_env())
+        listed = subprocess.run(
+            [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "local"],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+        )
         assert f"local-{pid}" in listed.stdout and "--yes" in listed.stdout
         assert psutil.pid_exists(pid)
-        killed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "local", "--yes"],
-                                capture_output=True, text=True, env=cli_env())
+        killed = subprocess.run(
+            [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "local", "--yes"],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+        )
         assert "killed" in killed.stdout, killed.stdout + killed.stderr
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:

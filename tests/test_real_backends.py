@@ -27,8 +27,11 @@ CHOSEN = [c.id for c in all_scenarios()] if os.environ.get("SWARM_TUI_REAL_ALL")
 
 def _no_agent_processes() -> list[int]:
     me = os.getpid()
-    return [p.pid for p in psutil.process_iter(["cmdline", "ppid"])
-            if p.info.get("ppid") == me and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))]
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "ppid"])
+        if p.info.get("ppid") == me and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))
+    ]
 
 
 @pytest.mark.parametrize("scenario_id", CHOSEN)

@@ -67,8 +67,9 @@ def record(path: Path, scenario_id: str, probes: tuple[float, ...] = ()) -> tupl
 
     writer = JournalWriter(path, "test-run")
     writer.open({"backend": "mock", "seed": 0, "started_at": "2026-01-01T00:00:00Z", "scenarios": [scenario_id]})
-    result = run_one(REGISTRY[scenario_id](), MockBackend(0), seed=0, run_id="test-run", subscribers=[writer],
-                     on_context=on_context)
+    result = run_one(
+        REGISTRY[scenario_id](), MockBackend(0), seed=0, run_id="test-run", subscribers=[writer], on_context=on_context
+    )
     writer.close({"finished_at": "2026-01-01T00:00:01Z", "summary": {result.status: 1}, "interrupted": False})
     return result, truth
 
@@ -171,7 +172,8 @@ def test_pause_stops_time_speed_scales_it_and_seek_goes_back(mesh: Path) -> None
     replay.request_snapshot()
     assert replay.latest.t == pytest.approx(3.0)
     assert {a.id: a.state for a in replay.latest.agents} == dict.fromkeys(
-        ("momentum-1", "momentum-2", "momentum-3", "momentum-4"), "healthy")
+        ("momentum-1", "momentum-2", "momentum-3", "momentum-4"), "healthy"
+    )
     assert not any(e.kind == "failover" for e in replay.events_since(0))
     clock.now += 100.0  # far past the end: it stops there, done, with the recorded checks
     replay.request_snapshot()
@@ -187,8 +189,13 @@ def test_read_only_commands_are_refused(mesh: Path) -> None:
     replay = ReplayRun(read_journal(mesh))
     replay.seek(10.0)
     before = replay.latest
-    for message in (replay.inject("momentum-1", "crash"), replay.partition(), replay.promote(), replay.rollback(),
-                    replay.scale(+1)):
+    for message in (
+        replay.inject("momentum-1", "crash"),
+        replay.partition(),
+        replay.promote(),
+        replay.rollback(),
+        replay.scale(+1),
+    ):
         assert message == "replay is read-only"
     replay.request_snapshot()
     assert replay.latest.agents == before.agents
@@ -244,25 +251,78 @@ def test_damaged_lines_are_skipped_not_fatal(mesh: Path, tmp_path: Path) -> None
 # -- seeking a large journal is fast --------------------------------------------------------------------------
 def synthetic_journal(path: Path, agents: int = 200, tasks: int = 20_000) -> None:
     """A 20k-event journal: ``agents`` agents, a task every 10 ms, a crash and a replacement."""
-    rows = [{"kind": "run_started", "run_id": "big", "backend": "mock", "seed": 0},
-            {"kind": "scenario_started", "t": 0.0, "scenario": "lab.synthetic", "pattern": "mesh", "title": "big"}]
+    rows = [
+        {"kind": "run_started", "run_id": "big", "backend": "mock", "seed": 0},
+        {"kind": "scenario_started", "t": 0.0, "scenario": "lab.synthetic", "pattern": "mesh", "title": "big"},
+    ]
     for i in range(agents):
-        rows.append({"kind": "agent_state", "t": 0.0, "agent": f"momentum-{i + 1}", "old": "", "new": "starting",
-                     "reason": "deployed", "role": "worker"})
-        rows.append({"kind": "agent_state", "t": 0.5, "agent": f"momentum-{i + 1}", "old": "starting",
-                     "new": "healthy", "reason": "hello", "role": "worker"})
+        rows.append(
+            {
+                "kind": "agent_state",
+                "t": 0.0,
+                "agent": f"momentum-{i + 1}",
+                "old": "",
+                "new": "starting",
+                "reason": "deployed",
+                "role": "worker",
+            }
+        )
+        rows.append(
+            {
+                "kind": "agent_state",
+                "t": 0.5,
+                "agent": f"momentum-{i + 1}",
+                "old": "starting",
+                "new": "healthy",
+                "reason": "hello",
+                "role": "worker",
+            }
+        )
     for n in range(tasks):
         t = 1.0 + n * 0.01
-        rows.append({"kind": "task", "t": t, "task": n, "op": "signal", "agent": f"momentum-{n % agents + 1}",
-                     "ok": n % 97 != 0, "outcome": "ok" if n % 97 else "error", "latency_ms": 5.0 + n % 7})
+        rows.append(
+            {
+                "kind": "task",
+                "t": t,
+                "task": n,
+                "op": "signal",
+                "agent": f"momentum-{n % agents + 1}",
+                "ok": n % 97 != 0,
+                "outcome": "ok" if n % 97 else "error",
+                "latency_ms": 5.0 + n % 7,
+            }
+        )
         if n == tasks // 2:
-            rows.append({"kind": "agent_state", "t": t, "agent": "momentum-1", "old": "healthy", "new": "failed",
-                         "reason": "crash"})
-            rows.append({"kind": "agent_state", "t": t, "agent": "momentum-201", "old": "", "new": "starting",
-                         "reason": "replaces momentum-1", "role": "worker"})
-    rows.append({"kind": "scenario_finished", "t": 1.0 + tasks * 0.01, "scenario": "lab.synthetic",
-                 "status": "passed", "result": {"checks": [{"name": "n", "passed": True, "expected": "1",
-                                                           "observed": 1}]}})
+            rows.append(
+                {
+                    "kind": "agent_state",
+                    "t": t,
+                    "agent": "momentum-1",
+                    "old": "healthy",
+                    "new": "failed",
+                    "reason": "crash",
+                }
+            )
+            rows.append(
+                {
+                    "kind": "agent_state",
+                    "t": t,
+                    "agent": "momentum-201",
+                    "old": "",
+                    "new": "starting",
+                    "reason": "replaces momentum-1",
+                    "role": "worker",
+                }
+            )
+    rows.append(
+        {
+            "kind": "scenario_finished",
+            "t": 1.0 + tasks * 0.01,
+            "scenario": "lab.synthetic",
+            "status": "passed",
+            "result": {"checks": [{"name": "n", "passed": True, "expected": "1", "observed": 1}]},
+        }
+    )
     rows.append({"kind": "run_finished", "run_id": "big"})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
@@ -281,8 +341,10 @@ def test_seeking_a_20k_event_journal_is_fast(tmp_path: Path) -> None:
         replay.seek(target)
         times.append(time.perf_counter() - t0)
         assert replay.latest.t == target
-    print(f"\nreplay of {len(journal.events)} events: open {opened * 1000:.0f} ms, seek median "
-          f"{statistics.median(times) * 1000:.1f} ms, worst {max(times) * 1000:.1f} ms")
+    print(
+        f"\nreplay of {len(journal.events)} events: open {opened * 1000:.0f} ms, seek median "
+        f"{statistics.median(times) * 1000:.1f} ms, worst {max(times) * 1000:.1f} ms"
+    )
     assert opened < 3.0 and statistics.median(times) < 0.05  # generous: a slow CI machine still passes
     replay.seek(150.0)
     states = {a.id: a.state for a in replay.latest.agents}
@@ -296,8 +358,11 @@ def replay_app(path: Path, at: float | None = 10.0, **kwargs: Any) -> ReplayApp:
     if at is not None:
         replay.seek(at)
         replay.pause()
-    app = make_app(DashboardOptions(replay=replay, stable=True, remember_theme=False, picker_on_start=False,
-                                    backend=replay.backend_name))
+    app = make_app(
+        DashboardOptions(
+            replay=replay, stable=True, remember_theme=False, picker_on_start=False, backend=replay.backend_name
+        )
+    )
     assert isinstance(app, ReplayApp)
     return app
 
@@ -314,7 +379,8 @@ async def test_space_pauses_and_seek_keys_move_t(mesh: Path, _state_dir: Path) -
         await shown(pilot, app)
         assert app.snapshot.status == "paused" and app.snapshot.t == pytest.approx(10.0)
         assert "replay" in str(app.query_one(HeaderBar).render()) and "/ 41.56s" in str(
-            app.query_one(HeaderBar).render())
+            app.query_one(HeaderBar).render()
+        )
         await pilot.press("space")
         await wait_for(pilot, lambda: app.snapshot.status == "running" and app.snapshot.t > 10.2)
         await pilot.press("space")
@@ -400,8 +466,11 @@ async def test_seek_keys_can_be_remapped_and_are_in_the_help(mesh: Path) -> None
     replay = ReplayRun(read_journal(mesh))
     replay.seek(10.0)
     replay.pause()
-    app = make_app(DashboardOptions(replay=replay, stable=True, remember_theme=False, picker_on_start=False,
-                                    keymap={"seek_forward": "l"}))
+    app = make_app(
+        DashboardOptions(
+            replay=replay, stable=True, remember_theme=False, picker_on_start=False, keymap={"seek_forward": "l"}
+        )
+    )
     async with app.run_test(size=(160, 48)) as pilot:
         await shown(pilot, app)
         await pilot.press("l")
@@ -415,7 +484,7 @@ async def test_seek_keys_can_be_remapped_and_are_in_the_help(mesh: Path) -> None
 async def test_an_incomplete_recording_says_so(mesh: Path, tmp_path: Path) -> None:
     raw = mesh.read_bytes()
     short = tmp_path / "killed.jsonl"
-    short.write_bytes(raw[:raw.index(b'"agent":"momentum-5"')])
+    short.write_bytes(raw[: raw.index(b'"agent":"momentum-5"')])
     app = replay_app(short, at=None, speed=20.0)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.status == "incomplete", 10)
@@ -426,15 +495,20 @@ async def test_an_incomplete_recording_says_so(mesh: Path, tmp_path: Path) -> No
 
 
 # -- the command line -------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("content", "needle"), [
-    (None, "no such journal"),
-    (b"", "empty file"),
-    (b"this is not json\n", "not JSON"),
-    (bytes(range(256)) * 4, "not JSON"),
-    (b'{"kind":"run_started","run_id":"x"}\n', "no scenario in this journal"),
-], ids=["missing", "empty", "not-json", "binary", "no-scenario"])
-def test_replay_bad_files_exit_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                               content: bytes | None, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (None, "no such journal"),
+        (b"", "empty file"),
+        (b"this is not json\n", "not JSON"),
+        (bytes(range(256)) * 4, "not JSON"),
+        (b'{"kind":"run_started","run_id":"x"}\n', "no scenario in this journal"),
+    ],
+    ids=["missing", "empty", "not-json", "binary", "no-scenario"],
+)
+def test_replay_bad_files_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, needle: str
+) -> None:
     path = tmp_path / "journal.jsonl"
     if content is not None:
         path.write_bytes(content)

@@ -52,8 +52,24 @@ def test_a_scenario_measures_rather_than_declares() -> None:
 
 def _run_json(seed: int, hashseed: str, path: str) -> dict:
     env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--pattern", "all", "--seed", str(seed),
-                    "--quiet", "--export", path], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "swarm_tui",
+            "run",
+            "--pattern",
+            "all",
+            "--seed",
+            str(seed),
+            "--quiet",
+            "--export",
+            path,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     with open(path) as handle:
         data = json.load(handle)
     for key in ("run_id", "started_at", "finished_at"):

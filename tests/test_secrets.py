@@ -48,8 +48,9 @@ def test_scrub_masks_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
     assert scrub(f"GET /x?key={SECRET} failed") == "GET /x?key=*** failed"
 
 
-def test_headless_e2b_run_leaks_nothing(tmp_path: Path, fake_with_secret: FakeE2B,
-                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_headless_e2b_run_leaks_nothing(
+    tmp_path: Path, fake_with_secret: FakeE2B, monkeypatch: pytest.MonkeyPatch
+) -> None:
     state = tmp_path / "state"
     monkeypatch.setenv("SWARM_TUI_STATE_DIR", str(state))
     out = tmp_path / "out"
@@ -72,19 +73,30 @@ def test_headless_e2b_run_leaks_nothing(tmp_path: Path, fake_with_secret: FakeE2
 def test_a_rejected_key_is_one_line_without_the_key(tmp_path: Path, fake_with_secret: FakeE2B) -> None:
     env = cli_env()
     env["E2B_API_KEY"] = WRONG
-    proc = subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario",
-                           "ring.data-flow"], env=env, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario", "ring.data-flow"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert WRONG not in proc.stderr and SECRET not in proc.stderr
-    cleanup = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"], env=env,
-                             capture_output=True, text=True, timeout=60)
+    cleanup = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert cleanup.returncode == 2 and WRONG not in cleanup.stderr + cleanup.stdout
 
 
-async def test_dashboard_on_e2b_shows_no_key(tmp_path: Path, fake_with_secret: FakeE2B,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_dashboard_on_e2b_shows_no_key(
+    tmp_path: Path, fake_with_secret: FakeE2B, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ui_helpers import app_for, wait_for
 
     monkeypatch.setenv("SWARM_TUI_STATE_DIR", str(tmp_path / "state"))
@@ -93,8 +105,15 @@ async def test_dashboard_on_e2b_shows_no_key(tmp_path: Path, fake_with_secret: F
     shots: list[str] = []
     notes: list[str] = []
     async with app.run_test(size=(160, 48)) as pilot:
-        await wait_for(pilot, lambda: app.snapshot is not None and len(app.snapshot.agents) >= 4
-                       and all(a.state == "healthy" for a in app.snapshot.agents[:4]), timeout=60)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and len(app.snapshot.agents) >= 4
+                and all(a.state == "healthy" for a in app.snapshot.agents[:4])
+            ),
+            timeout=60,
+        )
         await pilot.pause(0.5)
         await pilot.press("c")  # crash the selected agent: a notification and events
         await pilot.pause(1.0)

@@ -37,7 +37,6 @@ def _healthy(journal: Path) -> int:
     return text.count('"new":"healthy"')
 
 
-
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
     out = []
     for proc in procs:
@@ -52,9 +51,30 @@ def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
 def _start(tmp_path: Path, backend: str, *extra: str) -> tuple[subprocess.Popen[str], Path, Path]:
     journal, exported = tmp_path / "run.jsonl", tmp_path / "run.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "swarm_tui", "run", "--backend", backend, "--scenario", SCENARIO,
-         "--scenario", "ring.data-flow", "--quiet", "--journal", str(journal), "--export", str(exported), *extra],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "swarm_tui",
+            "run",
+            "--backend",
+            backend,
+            "--scenario",
+            SCENARIO,
+            "--scenario",
+            "ring.data-flow",
+            "--quiet",
+            "--journal",
+            str(journal),
+            "--export",
+            str(exported),
+            *extra,
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while _healthy(journal) < 4:
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -143,7 +163,8 @@ class _Boom:
 
 @pytest.mark.parametrize("backend", ["local", "e2b"])
 def test_an_exception_in_a_scenario_kills_its_sandboxes_and_the_run_goes_on(
-        request: pytest.FixtureRequest, backend: str) -> None:
+    request: pytest.FixtureRequest, backend: str
+) -> None:
     fake = request.getfixturevalue("e2b_fake") if backend == "e2b" else None
     created: list = []
 
@@ -169,8 +190,13 @@ def test_e2b_after_sigkill_sandboxes_expire_and_cleanup_finds_them(tmp_path: Pat
     left = e2b_fake.alive_count()
     assert left >= 4, "SIGKILL left nothing behind: the test proves nothing"
     wide = {**cli_env(), "COLUMNS": "250"}  # the table folds long ids at the terminal's width
-    listed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"], env=wide,
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b"],
+        env=wide,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert listed.returncode == 0, listed.stderr
     assert run_id in listed.stdout and f"{left} left behind" in listed.stdout
     # Nobody refreshes their keep-alive any more: they expire within the timeout.
@@ -186,8 +212,13 @@ def test_e2b_after_sigkill_cleanup_yes_kills_them(tmp_path: Path, e2b_fake) -> N
     proc.communicate(timeout=10)
     left = e2b_fake.alive_count()
     assert left >= 4
-    killed = subprocess.run([sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b", "--yes"],
-                            env=cli_env(), capture_output=True, text=True, timeout=60)
+    killed = subprocess.run(
+        [sys.executable, "-m", "swarm_tui", "cleanup", "--where", "e2b", "--yes"],
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert killed.returncode == 0, killed.stderr
     assert f"killed {left} of {left}" in killed.stdout
     assert e2b_fake.alive_count() == 0
@@ -199,9 +230,27 @@ def test_e2b_signal_during_creation_kills_what_e2b_was_still_creating(tmp_path: 
     e2b_fake.slow_create(2.0)
     journal = tmp_path / "run.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "swarm_tui", "run", "--backend", "e2b", "--scenario", SCENARIO, "--quiet",
-         "--journal", str(journal), "--e2b-timeout", "600"],
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "swarm_tui",
+            "run",
+            "--backend",
+            "e2b",
+            "--scenario",
+            SCENARIO,
+            "--quiet",
+            "--journal",
+            str(journal),
+            "--e2b-timeout",
+            "600",
+        ],
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 30
     while not journal.exists() or '"kind":"scenario_started"' not in journal.read_text():
         assert proc.poll() is None and time.monotonic() < deadline, "the run never started"

@@ -49,15 +49,30 @@ def soak_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
     procs = {}
     for name, (args, hashseed) in RUNS.items():
         env = dict(cli_env(), PYTHONHASHSEED=hashseed)
-        cmd = [sys.executable, "-m", "swarm_tui", "run", "--scenario", "lab.soak", *args, "--quiet", "--no-journal",
-               "--export", str(out / f"{name}.json")]
+        cmd = [
+            sys.executable,
+            "-m",
+            "swarm_tui",
+            "run",
+            "--scenario",
+            "lab.soak",
+            *args,
+            "--quiet",
+            "--no-journal",
+            "--export",
+            str(out / f"{name}.json"),
+        ]
         procs[name] = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     runs = {}
     for name, proc in procs.items():
         stdout, stderr = proc.communicate(timeout=300)
         path = out / f"{name}.json"
-        runs[name] = {"code": proc.returncode, "stdout": stdout, "stderr": stderr,
-                      "data": json.loads(path.read_text()) if path.exists() else None}
+        runs[name] = {
+            "code": proc.returncode,
+            "stdout": stdout,
+            "stderr": stderr,
+            "data": json.loads(path.read_text()) if path.exists() else None,
+        }
     return runs
 
 
@@ -191,12 +206,20 @@ def test_the_ledger_accounts_for_each_task_exactly_once() -> None:
 
 
 def test_missing_numbers_finds_none_nan_and_absent_figures() -> None:
-    block = {"decisions": 10, "success_rate": 1.0, "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0},
-             "throughput_per_s": 2.5, "retries": 0, "recovery_s": None}
+    block = {
+        "decisions": 10,
+        "success_rate": 1.0,
+        "latency_ms": {"p50": 1.0, "p95": 2.0, "p99": 3.0},
+        "throughput_per_s": 2.5,
+        "retries": 0,
+        "recovery_s": None,
+    }
     assert missing_numbers(block) == []
     assert missing_numbers({**block, "throughput_per_s": None}) == ["throughput_per_s"]
-    assert missing_numbers({**block, "latency_ms": {"p50": math.nan, "p95": 2.0}}) == ["latency_ms.p50",
-                                                                                    "latency_ms.p99"]
+    assert missing_numbers({**block, "latency_ms": {"p50": math.nan, "p95": 2.0}}) == [
+        "latency_ms.p50",
+        "latency_ms.p99",
+    ]
     assert missing_numbers({**block, "success_rate": True}) == ["success_rate"]
     assert missing_numbers({}) == list(EXPECTED_NUMBERS)
 
@@ -227,8 +250,13 @@ def _judge(rss: dict[int, float], *, samples: int = 60, lose: int = 0, drift: in
     for _ in range(drift):  # failures only the metrics saw
         metrics(TaskFinished(t=1.0, task=1, ok=False, outcome="error"))
     observed: dict[str, Any] = {}
-    ctx = SimpleNamespace(params=scenario.params, state={"memory": memory, "ledger": ledger}, metrics=metrics,
-                          clock=SimpleNamespace(now=lambda: 3601.0), observe=observed.update)
+    ctx = SimpleNamespace(
+        params=scenario.params,
+        state={"memory": memory, "ledger": ledger},
+        metrics=metrics,
+        clock=SimpleNamespace(now=lambda: 3601.0),
+        observe=observed.update,
+    )
     return {c.name: c.passed for c in scenario.checks(ctx)}  # type: ignore[arg-type]
 
 

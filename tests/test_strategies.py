@@ -71,9 +71,10 @@ def test_paper_fill_charges_slippage_and_fees() -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["a", "b", "c", "d", "e"]),
-                       st.floats(-5, 5, allow_nan=False), min_size=1),
-       st.floats(0.0, 0.3))
+@given(
+    st.dictionaries(st.sampled_from(["a", "b", "c", "d", "e"]), st.floats(-5, 5, allow_nan=False), min_size=1),
+    st.floats(0.0, 0.3),
+)
 def test_allocation_sums_to_one_respects_the_floor_and_ranks(scores, floor) -> None:
     alloc = s.allocate(scores, floor)
     assert sum(alloc.values()) == pytest.approx(1.0)

@@ -64,8 +64,9 @@ def _router(kind: str = "mesh", n: int = 4):
     clock = Clock(loop)
     router = MessageRouter(build(kind, n), clock, seed=1)
     delivered: list[tuple[float, str, str]] = []
-    router.connect(lambda s, d, m: delivered.append((clock.now(), s, d)),
-                   lambda s, d, m: delivered.append((clock.now(), s, d)))
+    router.connect(
+        lambda s, d, m: delivered.append((clock.now(), s, d)), lambda s, d, m: delivered.append((clock.now(), s, d))
+    )
     return loop, clock, router, delivered
 
 

@@ -29,8 +29,13 @@ async def test_crash_fails_the_selected_agent_and_it_is_replaced() -> None:
         before = set(agents(app))
         await pilot.press("c")
         await pilot.press("space")  # resume at 20x
-        await wait_for(pilot, lambda: agents(app)[victim] in ("failed", "stopped")
-                       and any(a.replaces == victim and a.live for a in app.live.ctx.swarm.agents.values()))
+        await wait_for(
+            pilot,
+            lambda: (
+                agents(app)[victim] in ("failed", "stopped")
+                and any(a.replaces == victim and a.live for a in app.live.ctx.swarm.agents.values())
+            ),
+        )
         assert set(agents(app)) - before  # a new sandbox took its place
         assert any(f"crash injected into {victim}" in e for e in events(app))
         await wait_for(pilot, lambda: any("failure_detected" in e and victim in e for e in events(app)))
@@ -140,8 +145,9 @@ async def test_pause_speed_and_restart() -> None:
         await wait_for(pilot, lambda: app.snapshot.status == "paused")
         first = app.live
         await pilot.press("ctrl+r")
-        await wait_for(pilot, lambda: app.live is not first and app.snapshot is not None
-                       and app.snapshot.status == "paused")
+        await wait_for(
+            pilot, lambda: app.live is not first and app.snapshot is not None and app.snapshot.status == "paused"
+        )
         assert app.snapshot.t == pytest.approx(3.0)
 
 
@@ -238,8 +244,9 @@ async def test_selection_follows_the_table_and_the_topology() -> None:
         x, y = topology._positions["momentum-4"]
         border = topology.content_region.offset - topology.region.offset
         await pilot.click(TopologyWidget, offset=(x + border.x, y + border.y))
-        await wait_for(pilot, lambda: app.selected_agent == "momentum-4"
-                       and table.cursor_row == table.get_row_index("momentum-4"))
+        await wait_for(
+            pilot, lambda: app.selected_agent == "momentum-4" and table.cursor_row == table.get_row_index("momentum-4")
+        )
 
 
 async def test_broken_theme_file_gives_a_notification_and_a_fallback(_config_dir: Path) -> None:

@@ -11,16 +11,23 @@ from swarm_tui.ui.app import DashboardOptions, SwarmApp, make_app
 
 
 def app_for(scenario: str | None, *, pause_at: float | None = 5.0, speed: float = 20.0, **kwargs: Any) -> SwarmApp:
-    settings = {"seed": 0, "run_id": "test-run", "stable": True, "remember_theme": False,
-                "picker_on_start": False, **kwargs}
+    settings = {
+        "seed": 0,
+        "run_id": "test-run",
+        "stable": True,
+        "remember_theme": False,
+        "picker_on_start": False,
+        **kwargs,
+    }
     options = DashboardOptions(scenario=scenario, pause_at=pause_at, speed=speed, **settings)
     return make_app(options)
 
 
 async def settle(pilot: Pilot, app: SwarmApp, *, timeout: float = 10.0) -> None:
     """Wait until the run reached its pause point and the UI has drawn it."""
-    await wait_for(pilot, lambda: app.live is not None and app.snapshot is not None
-                   and app.snapshot.status == "paused", timeout)
+    await wait_for(
+        pilot, lambda: app.live is not None and app.snapshot is not None and app.snapshot.status == "paused", timeout
+    )
     await pilot.pause(0.4)
 
 

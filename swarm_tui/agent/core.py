@@ -151,17 +151,26 @@ class AgentCore:
     def _signal(self, strategy: str, data: dict[str, Any]) -> dict[str, Any]:
         p = self.params
         if strategy == "momentum":
-            return st.momentum(self._prices(data), int(data.get("lookback", p.get("lookback", 10))),
-                               float(data.get("threshold", p.get("threshold", 0.02))))
+            return st.momentum(
+                self._prices(data),
+                int(data.get("lookback", p.get("lookback", 10))),
+                float(data.get("threshold", p.get("threshold", 0.02))),
+            )
         if strategy == "mean_reversion":
-            return st.mean_reversion(self._prices(data), int(data.get("window", p.get("window", 20))),
-                                     float(data.get("z", p.get("z", 2.0))))
+            return st.mean_reversion(
+                self._prices(data), int(data.get("window", p.get("window", 20))), float(data.get("z", p.get("z", 2.0)))
+            )
         if strategy == "pairs":
-            return st.pairs(self._prices(data, "prices_a", "symbol_a"), self._prices(data, "prices_b", "symbol_b"),
-                            int(data.get("window", p.get("window", 30))), float(data.get("z", p.get("z", 2.0))))
+            return st.pairs(
+                self._prices(data, "prices_a", "symbol_a"),
+                self._prices(data, "prices_b", "symbol_b"),
+                int(data.get("window", p.get("window", 30))),
+                float(data.get("z", p.get("z", 2.0))),
+            )
         if strategy == "arbitrage":
-            return st.arbitrage(float(data["price_a"]), float(data["price_b"]),
-                                float(data.get("cost_bps", p.get("cost_bps", 6.0))))
+            return st.arbitrage(
+                float(data["price_a"]), float(data["price_b"]), float(data.get("cost_bps", p.get("cost_bps", 6.0)))
+            )
         if strategy == "forecast":
             return st.forecast(self._prices(data), int(data.get("window", p.get("window", 20))))
         raise TaskError(f"unknown strategy {strategy}")
@@ -187,11 +196,15 @@ class AgentCore:
         if op == "risk_check":
             return st.risk_check(data["order"], data.get("positions") or {}, data.get("limits") or {})
         if op == "fill":
-            return st.paper_fill(str(data["side"]), float(data["qty"]), float(data["price"]),
-                                 float(data.get("slippage_bps", 2.0)), float(data.get("fee_bps", 1.0)))
+            return st.paper_fill(
+                str(data["side"]),
+                float(data["qty"]),
+                float(data["price"]),
+                float(data.get("slippage_bps", 2.0)),
+                float(data.get("fee_bps", 1.0)),
+            )
         if op == "allocate":
-            return st.allocate({str(k): float(v) for k, v in data["scores"].items()},
-                               float(data.get("floor", 0.1)))
+            return st.allocate({str(k): float(v) for k, v in data["scores"].items()}, float(data.get("floor", 0.1)))
         if op == "performance":
             returns = [float(r) for r in data.get("returns", [])]
             return {"sharpe": st.sharpe(returns), "var95": st.value_at_risk(returns)}

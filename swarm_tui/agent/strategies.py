@@ -122,9 +122,7 @@ def forecast(prices: Sequence[float], window: int = 20, threshold: float = 0.000
     return {"action": HOLD, "strength": 0.0, "confidence": confidence, "slope": slope}
 
 
-def risk_check(
-    order: Mapping[str, Any], positions: Mapping[str, float], limits: Mapping[str, float]
-) -> dict[str, Any]:
+def risk_check(order: Mapping[str, Any], positions: Mapping[str, float], limits: Mapping[str, float]) -> dict[str, Any]:
     """Approve or veto an order against position and exposure limits.
 
     ``order``: symbol, side, qty, price. ``positions``: symbol -> signed quantity (and, under
@@ -159,9 +157,7 @@ def risk_check(
     return {"approved": True, "reason": "within limits"}
 
 
-def paper_fill(
-    side: str, qty: float, mid: float, slippage_bps: float = 2.0, fee_bps: float = 1.0
-) -> dict[str, float]:
+def paper_fill(side: str, qty: float, mid: float, slippage_bps: float = 2.0, fee_bps: float = 1.0) -> dict[str, float]:
     """A paper fill: the price moves against us by the slippage; the fee is on the notional."""
     sign = 1.0 if side == BUY else -1.0
     price = mid * (1.0 + sign * slippage_bps / 10_000)

@@ -57,8 +57,6 @@ DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
 DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
 
 
-
-
 SENDS_IN_FLIGHT = 4  # send_stdin calls in flight per sandbox
 ABANDONED_WAIT_S = 30.0  # how long close() waits for an abandoned create request's answer
 _ASKS = frozenset({"task", "ping"})  # messages to an agent that it answers
@@ -103,7 +101,7 @@ def _accepts(function: Any, name: str) -> bool:
 
 def backoff(attempt: int, rng: random.Random, base: float = 0.25, cap: float = 8.0) -> float:
     """Full-jitter exponential backoff."""
-    return rng.uniform(0, min(cap, base * 2 ** attempt))
+    return rng.uniform(0, min(cap, base * 2**attempt))
 
 
 @dataclass
@@ -138,9 +136,17 @@ class E2BBackend(Backend):
         faults=frozenset(AGENT_FAULTS),
     )
 
-    def __init__(self, seed: int = 0, *, template: str | None = None, sandbox_timeout_s: int | None = None,
-                 rate_per_s: float | None = None, max_sandboxes: int | None = None,
-                 create_retries: int = 6, program: str | None = None) -> None:
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        template: str | None = None,
+        sandbox_timeout_s: int | None = None,
+        rate_per_s: float | None = None,
+        max_sandboxes: int | None = None,
+        create_retries: int = 6,
+        program: str | None = None,
+    ) -> None:
         super().__init__()
         # Python source uploaded as the agent package's ``__main__.py`` instead of the real one
         # (same command, same arguments): to try the engine against agents that misbehave.
@@ -210,8 +216,9 @@ class E2BBackend(Backend):
             try:
                 if current is not None:
                     self._requesting.add(current)
-                return await AsyncSandbox.create(template=self.template, timeout=self.sandbox_timeout_s,
-                                                 metadata=metadata)
+                return await AsyncSandbox.create(
+                    template=self.template, timeout=self.sandbox_timeout_s, metadata=metadata
+                )
             except AuthenticationException:
                 raise BackendError("E2B rejected the API key (401): check E2B_API_KEY") from None
             except RateLimitException:
@@ -243,8 +250,13 @@ class E2BBackend(Backend):
         except BaseException:
             self._slots.release()
             raise
-        handle = SandboxHandle(id=sbx.sandbox_id, agent_id=spec.agent_id, backend=self.name,
-                               created_at=self.clock.now(), info={"template": self.template})
+        handle = SandboxHandle(
+            id=sbx.sandbox_id,
+            agent_id=spec.agent_id,
+            backend=self.name,
+            created_at=self.clock.now(),
+            info={"template": self.template},
+        )
         box = _Sandbox(handle, spec, sbx)
         self._sandboxes[handle.id] = box
         try:
@@ -253,8 +265,9 @@ class E2BBackend(Backend):
             await self._kill(box)
             if isinstance(exc, BackendError | asyncio.CancelledError):
                 raise
-            raise BackendError(scrub(f"cannot start the agent in sandbox {handle.id}: {type(exc).__name__}: {exc}")) \
-                from None
+            raise BackendError(
+                scrub(f"cannot start the agent in sandbox {handle.id}: {type(exc).__name__}: {exc}")
+            ) from None
         if self._keepalive is None:
             self._keepalive = asyncio.get_running_loop().create_task(self._keep_alive(), name="e2b keep-alive")
         return handle
@@ -278,8 +291,13 @@ class E2BBackend(Backend):
         keep = {"retain_output": False} if _accepts(run, "retain_output") else {}
         command = await run(
             f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json --marker {MARKER}:{spec.run_id}",
-            background=True, timeout=0, stdin=True, on_stdout=on_stdout, on_stderr=lambda chunk: None,
-            cwd=REMOTE_DIR, **keep,
+            background=True,
+            timeout=0,
+            stdin=True,
+            on_stdout=on_stdout,
+            on_stderr=lambda chunk: None,
+            cwd=REMOTE_DIR,
+            **keep,
         )
         box.command, box.pid = command, command.pid
         loop = asyncio.get_running_loop()
@@ -401,9 +419,12 @@ class E2BBackend(Backend):
         if not entries:
             return SandboxMetrics(alive=True, mem_limit_mb=box.spec.memory_limit_mb)
         last = entries[-1]
-        return SandboxMetrics(cpu_pct=round(float(last.cpu_used_pct), 1),
-                              mem_mb=round(float(last.mem_used) / (1 << 20), 1),
-                              mem_limit_mb=box.spec.memory_limit_mb, alive=True)
+        return SandboxMetrics(
+            cpu_pct=round(float(last.cpu_used_pct), 1),
+            mem_mb=round(float(last.mem_used) / (1 << 20), 1),
+            mem_limit_mb=box.spec.memory_limit_mb,
+            alive=True,
+        )
 
     async def inject(self, handle: SandboxHandle, fault: Fault) -> None:
         box = self._sandboxes.get(handle.id)
@@ -496,9 +517,16 @@ async def list_tagged_sandboxes() -> list[OwnedSandbox]:
         for info in await paginator.next_items():
             started = info.started_at if info.started_at.tzinfo else info.started_at.replace(tzinfo=UTC)
             meta = info.metadata or {}
-            out.append(OwnedSandbox(id=info.sandbox_id, backend="e2b", agent_id=meta.get("agent_id", ""),
-                                    run_id=meta.get("run_id", ""), age_s=(now - started).total_seconds(),
-                                    detail=f"template {info.template_id}"))
+            out.append(
+                OwnedSandbox(
+                    id=info.sandbox_id,
+                    backend="e2b",
+                    agent_id=meta.get("agent_id", ""),
+                    run_id=meta.get("run_id", ""),
+                    age_s=(now - started).total_seconds(),
+                    detail=f"template {info.template_id}",
+                )
+            )
     return out
 
 

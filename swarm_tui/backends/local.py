@@ -54,8 +54,7 @@ class _Agent:
 
 def agent_command(python: str, config: dict[str, Any], run_id: str, program: str | None = None) -> list[str]:
     run = ["-c", program] if program is not None else ["-m", "swarm_tui.agent"]
-    return [python, "-u", *run, "--config", json.dumps(config, separators=(",", ":")),
-            "--marker", f"{MARKER}:{run_id}"]
+    return [python, "-u", *run, "--config", json.dumps(config, separators=(",", ":")), "--marker", f"{MARKER}:{run_id}"]
 
 
 class LocalBackend(Backend):
@@ -71,8 +70,9 @@ class LocalBackend(Backend):
         faults=frozenset(AGENT_FAULTS),
     )
 
-    def __init__(self, seed: int = 0, python: str | None = None, watchdog_s: float = 0.25,
-                 program: str | None = None) -> None:
+    def __init__(
+        self, seed: int = 0, python: str | None = None, watchdog_s: float = 0.25, program: str | None = None
+    ) -> None:
         super().__init__()
         self.seed = seed
         self.python = python or sys.executable
@@ -95,14 +95,18 @@ class LocalBackend(Backend):
         try:
             proc = await asyncio.create_subprocess_exec(
                 *agent_command(self.python, config, spec.run_id, self.program),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.DEVNULL, env=env, limit=LINE_LIMIT,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+                env=env,
+                limit=LINE_LIMIT,
                 start_new_session=True,  # a Ctrl-C in the terminal reaches the engine, which kills us in order
             )
         except OSError as exc:
             raise BackendError(f"local backend: cannot start an agent process: {exc}") from None
-        handle = SandboxHandle(id=f"local-{proc.pid}", agent_id=spec.agent_id, backend=self.name,
-                               created_at=self.clock.now(), pid=proc.pid)
+        handle = SandboxHandle(
+            id=f"local-{proc.pid}", agent_id=spec.agent_id, backend=self.name, created_at=self.clock.now(), pid=proc.pid
+        )
         try:
             ps: psutil.Process | None = psutil.Process(proc.pid)
             ps.cpu_percent(None)  # prime the CPU counter
@@ -249,9 +253,16 @@ class LocalBackend(Backend):
     async def list_owned(self) -> list[OwnedSandbox]:
         now = time.monotonic()
         return [
-            OwnedSandbox(id=a.handle.id, backend=self.name, agent_id=a.handle.agent_id, run_id=a.spec.run_id,
-                         age_s=now - a.created, detail=f"pid {a.handle.pid}")
-            for a in self._agents.values() if not a.exited
+            OwnedSandbox(
+                id=a.handle.id,
+                backend=self.name,
+                agent_id=a.handle.agent_id,
+                run_id=a.spec.run_id,
+                age_s=now - a.created,
+                detail=f"pid {a.handle.pid}",
+            )
+            for a in self._agents.values()
+            if not a.exited
         ]
 
     async def close(self) -> None:
@@ -283,9 +294,16 @@ def find_stray_agents() -> list[OwnedSandbox]:
         with contextlib.suppress(ValueError, IndexError, AttributeError):
             agent_id = json.loads(cmdline[cmdline.index("--config") + 1]).get("agent_id", "")
         owner = "orphan" if orphan else f"run alive (pid {ppid})"
-        out.append(OwnedSandbox(id=f"local-{proc.pid}", backend="local", agent_id=agent_id,
-                                run_id=marker.split(":", 1)[1], age_s=now - (proc.info.get("create_time") or now),
-                                detail=f"pid {proc.pid}, {owner}"))
+        out.append(
+            OwnedSandbox(
+                id=f"local-{proc.pid}",
+                backend="local",
+                agent_id=agent_id,
+                run_id=marker.split(":", 1)[1],
+                age_s=now - (proc.info.get("create_time") or now),
+                detail=f"pid {proc.pid}, {owner}",
+            )
+        )
     return out
 
 

@@ -55,8 +55,21 @@ class MockSandbox:
     """One simulated sandbox around a real agent core."""
 
     __slots__ = (
-        "_backend", "_busy_until", "_cpu_until", "_factor", "_hb", "_leak", "_rng", "alive",
-        "busy_s", "core", "created", "handle", "inflight", "mem_mb", "spec",
+        "_backend",
+        "_busy_until",
+        "_cpu_until",
+        "_factor",
+        "_hb",
+        "_leak",
+        "_rng",
+        "alive",
+        "busy_s",
+        "core",
+        "created",
+        "handle",
+        "inflight",
+        "mem_mb",
+        "spec",
     )
 
     def __init__(self, backend: MockBackend, handle: SandboxHandle, spec: SandboxSpec) -> None:
@@ -176,8 +189,9 @@ class MockSandbox:
             slots = len(self._busy_until)
             busy = sum(1 for t in self._busy_until if t > now)
             cpu = 3.0 + 90.0 * busy / slots
-        return SandboxMetrics(cpu_pct=round(cpu, 1), mem_mb=round(mem, 1),
-                              mem_limit_mb=self.spec.memory_limit_mb, alive=self.alive)
+        return SandboxMetrics(
+            cpu_pct=round(cpu, 1), mem_mb=round(mem, 1), mem_limit_mb=self.spec.memory_limit_mb, alive=self.alive
+        )
 
 
 class MockBackend(Backend):
@@ -206,8 +220,7 @@ class MockBackend(Backend):
         sandbox_id = f"mock-{self._counter:04d}"
         delay = self._rng.lognormvariate(0.0, self.model.start_sigma) * self.model.start_s
         await self.clock.sleep(delay)
-        handle = SandboxHandle(id=sandbox_id, agent_id=spec.agent_id, backend=self.name,
-                               created_at=self.clock.now())
+        handle = SandboxHandle(id=sandbox_id, agent_id=spec.agent_id, backend=self.name, created_at=self.clock.now())
         sandbox = MockSandbox(self, handle, spec)
         self._sandboxes[sandbox_id] = sandbox
         sandbox.boot()
@@ -240,8 +253,9 @@ class MockBackend(Backend):
     async def list_owned(self) -> list[OwnedSandbox]:
         now = self.clock.now() if self._clock else 0.0
         return [
-            OwnedSandbox(id=s.handle.id, backend=self.name, agent_id=s.spec.agent_id,
-                         run_id=s.spec.run_id, age_s=now - s.created)
+            OwnedSandbox(
+                id=s.handle.id, backend=self.name, agent_id=s.spec.agent_id, run_id=s.spec.run_id, age_s=now - s.created
+            )
             for s in self._sandboxes.values()
             if s.alive
         ]

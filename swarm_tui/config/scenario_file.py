@@ -96,8 +96,9 @@ class ScenarioDef:
     overrides: bool = False  # True: replaces the catalogue scenario of the same id
 
     def build(self) -> Scenario:
-        scenario = self.cls(self.params, mechanisms=self.mechanisms, faults=self.faults,
-                            scenario_id=self.id, title=self.title)
+        scenario = self.cls(
+            self.params, mechanisms=self.mechanisms, faults=self.faults, scenario_id=self.id, title=self.title
+        )
         scenario.source = str(self.source)  # type: ignore[attr-defined]
         return scenario
 
@@ -175,21 +176,25 @@ def load_scenario_file(path: str | Path) -> ScenarioDef:
 def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
     head = parsed.scenario
     if not ID_RE.match(head.id):
-        raise ConfigError(f"{path}: scenario.id: expected lowercase letters, digits, '.', '-' or '_', "
-                          f"got {brief(head.id)}")
+        raise ConfigError(
+            f"{path}: scenario.id: expected lowercase letters, digits, '.', '-' or '_', got {brief(head.id)}"
+        )
     overrides = head.id in REGISTRY
     if overrides:
         if head.base is not None and head.base != head.id:
-            raise ConfigError(f"{path}: scenario.base: {head.id} is a catalogue scenario; drop 'base' to override it,"
-                              " or choose a new id")
+            raise ConfigError(
+                f"{path}: scenario.base: {head.id} is a catalogue scenario; drop 'base' to override it,"
+                " or choose a new id"
+            )
         cls = REGISTRY[head.id]
     else:
         if head.base is None:
-            raise ConfigError(f"{path}: scenario.base: required for a new scenario id {brief(head.id)} "
-                              "(the catalogue scenario whose experiment it runs)")
+            raise ConfigError(
+                f"{path}: scenario.base: required for a new scenario id {brief(head.id)} "
+                "(the catalogue scenario whose experiment it runs)"
+            )
         if head.base not in REGISTRY:
-            raise ConfigError(f"{path}: scenario.base: unknown scenario {brief(head.base)} "
-                              "(see `swarm-tui patterns`)")
+            raise ConfigError(f"{path}: scenario.base: unknown scenario {brief(head.base)} (see `swarm-tui patterns`)")
         cls = REGISTRY[head.base]
     params: dict[str, Any] = {}
     for section in ("params", "checks"):
@@ -197,8 +202,12 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
             if key in ("agents", "faults"):
                 raise ConfigError(f"{path}: {section}.{key}: use [[{key}]] tables instead")
             key_shown = shown(key)
-            if key not in cls.defaults and key not in ("p95_budget_ms", "recovery_budget_s", "heartbeat_s",
-                                                       "detector_threshold"):
+            if key not in cls.defaults and key not in (
+                "p95_budget_ms",
+                "recovery_budget_s",
+                "heartbeat_s",
+                "detector_threshold",
+            ):
                 known = ", ".join(sorted(k for k in cls.defaults if k not in ("agents",)))
                 raise ConfigError(f"{path}: {section}.{key_shown}: unknown parameter of {cls.id} (known: {known})")
             problem = _type_error(key, cls.defaults.get(key, 0.0), value)
@@ -219,8 +228,10 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
             if entry["kind"] == "partition" and len(entry.get("groups") or []) < 2:
                 raise ConfigError(f"{path}: faults[{i}].groups: a partition needs at least two groups of agents")
             if entry["kind"] != "partition" and not entry.get("target"):
-                raise ConfigError(f"{path}: faults[{i}].target: required for a {entry['kind']} fault "
-                                  "(an agent id, '#N' for the N-th agent, 'role:NAME' or 'random')")
+                raise ConfigError(
+                    f"{path}: faults[{i}].target: required for a {entry['kind']} fault "
+                    "(an agent id, '#N' for the N-th agent, 'role:NAME' or 'random')"
+                )
             faults.append(entry)
     market = None
     if head.market:
@@ -234,9 +245,17 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
             raise ConfigError(f"{path}: scenario.market: no such file {shown(str(market_path), 300)}")
         market = str(market_path)
     try:
-        definition = ScenarioDef(cls=cls, id=head.id, title=head.title, params=params,
-                                 mechanisms=dict(parsed.mechanisms), faults=faults, source=path, market=market,
-                                 overrides=overrides)
+        definition = ScenarioDef(
+            cls=cls,
+            id=head.id,
+            title=head.title,
+            params=params,
+            mechanisms=dict(parsed.mechanisms),
+            faults=faults,
+            source=path,
+            market=market,
+            overrides=overrides,
+        )
         definition.build()  # fail now, not halfway through a run
     except ScenarioError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -53,7 +53,7 @@ def read_toml(path: Path) -> dict[str, Any]:
 def brief(value: Any, limit: int = 60) -> str:
     """``repr(value)`` for a one-line message, cut short when it is long."""
     text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 def shown(text: str, limit: int = 80) -> str:
@@ -115,14 +115,15 @@ def load_keymap(known_ids: set[str], path: Path | None = None) -> dict[str, str]
         raise UserConfigError(f"{path}: {shown(unknown_tables[0])}: unknown key (expected [keymap])")
     keymap = data.get("keymap", {})
     if not isinstance(keymap, dict):
-        raise UserConfigError(f"{path}: keymap: expected a table of binding id = \"key\"")
+        raise UserConfigError(f'{path}: keymap: expected a table of binding id = "key"')
     out: dict[str, str] = {}
     for binding_id, key in keymap.items():
         if binding_id not in known_ids:
             known = ", ".join(sorted(known_ids))
             raise UserConfigError(f"{path}: keymap.{shown(binding_id)}: unknown binding id (known: {known})")
         if not isinstance(key, str) or not key.strip() or len(key) > 40:
-            raise UserConfigError(f"{path}: keymap.{binding_id}: expected a key such as \"k\" or \"ctrl+k\", "
-                                  f"got {brief(key)}")
+            raise UserConfigError(
+                f'{path}: keymap.{binding_id}: expected a key such as "k" or "ctrl+k", got {brief(key)}'
+            )
         out[binding_id] = key.strip()
     return out

@@ -149,8 +149,9 @@ class Dispatcher:
 
     # -- helpers ------------------------------------------------------------------------------
     async def _default_send(self, agent: Agent, task: Task) -> Any:
-        return await self.swarm.request(agent, task.op, task.data, cap=task.cap, cost=task.cost,
-                                        timeout=self.timeout, cpu=task.cpu)
+        return await self.swarm.request(
+            agent, task.op, task.data, cap=task.cap, cost=task.cost, timeout=self.timeout, cpu=task.cpu
+        )
 
     @property
     def waiting(self) -> int:
@@ -205,15 +206,18 @@ class Dispatcher:
 
     def _anyone_capable(self, task: Task) -> bool:
         return any(
-            a.state != AgentState.STOPPED and self._capable(a, task)
+            a.state != AgentState.STOPPED
+            and self._capable(a, task)
             and (self.role is None or a.role == self.role)
             and (task.role is None or a.role == task.role)
             for a in self.swarm.agents.values()
         )
 
     def _pool_alive(self, pool: str) -> bool:
-        return any(a.pool == pool and a.state in (AgentState.STARTING, AgentState.HEALTHY, AgentState.DEGRADED)
-                   for a in self.swarm.agents.values())
+        return any(
+            a.pool == pool and a.state in (AgentState.STARTING, AgentState.HEALTHY, AgentState.DEGRADED)
+            for a in self.swarm.agents.values()
+        )
 
     def _any_free(self) -> bool:
         return any(a.live and self._free(a) for a in self.swarm.agents.values())
@@ -222,7 +226,9 @@ class Dispatcher:
         """Integrate the time a task waits while an eligible agent sits idle."""
         now = self.clock.now()
         idle = bool(self._waiters) and any(
-            a.live and a.state != AgentState.DEGRADED and self._busy[a.id] == 0
+            a.live
+            and a.state != AgentState.DEGRADED
+            and self._busy[a.id] == 0
             and (self.role is None or a.role == self.role)
             for a in self.swarm.agents.values()
         )
@@ -245,8 +251,9 @@ class Dispatcher:
         agent: Agent | None = None
         if self.pinned:
             if w.pinned is None or not w.pinned.live:
-                everyone = [a for a in self.swarm.agents.values()
-                            if a.id not in w.exclude and self._eligible(a, task, pool)]
+                everyone = [
+                    a for a in self.swarm.agents.values() if a.id not in w.exclude and self._eligible(a, task, pool)
+                ]
                 w.pinned = self.policy.choose(everyone) if everyone else None
             if w.pinned is not None and self._free(w.pinned):
                 agent = w.pinned
@@ -309,8 +316,7 @@ class Dispatcher:
         """Run a task to its end: ok, error, lost (no answer after retries) or rejected."""
         self._next += 1
         now = self.clock.now()
-        rec = TaskRecord(id=self._next, op=task.op, cap=task.cap, cost=task.cost, submitted=now,
-                         meta=task.meta)
+        rec = TaskRecord(id=self._next, op=task.op, cap=task.cap, cost=task.cost, submitted=now, meta=task.meta)
         if self.keep_records:
             self.records.append(rec)
         attempts = 0
@@ -342,8 +348,7 @@ class Dispatcher:
                 retryable = isinstance(exc, RequestFailed) or self.retry_errors
                 if self.retry and retryable and attempts <= self.retries:
                     w.exclude.add(agent.id)
-                    self.swarm.publish(TaskRetried(t=self.clock.now(), task=rec.id, agent=agent.id,
-                                                   reason=reason))
+                    self.swarm.publish(TaskRetried(t=self.clock.now(), task=rec.id, agent=agent.id, reason=reason))
                     if self.choose_pool:
                         w.pools[0] = self.choose_pool(task, True)
                     continue
@@ -366,11 +371,22 @@ class Dispatcher:
         rec.finished = now
         rec.outcome = outcome
         rec.error = error
-        self.swarm.publish(TaskFinished(
-            t=now, task=rec.id, op=rec.op, agent=rec.agent, ok=outcome == "ok", outcome=outcome,
-            latency_ms=round((now - rec.submitted) * 1000.0, 4), wait_ms=round(rec.wait * 1000.0, 4),
-            attempts=attempts, submitted=rec.submitted, pool=rec.pool, error=error,
-        ))
+        self.swarm.publish(
+            TaskFinished(
+                t=now,
+                task=rec.id,
+                op=rec.op,
+                agent=rec.agent,
+                ok=outcome == "ok",
+                outcome=outcome,
+                latency_ms=round((now - rec.submitted) * 1000.0, 4),
+                wait_ms=round(rec.wait * 1000.0, 4),
+                attempts=attempts,
+                submitted=rec.submitted,
+                pool=rec.pool,
+                error=error,
+            )
+        )
 
     def spawn(self, task: Task) -> asyncio.Task[TaskRecord]:
         """Submit without waiting (for open-loop load)."""

@@ -210,8 +210,7 @@ class BreakerTransition(Event):
 
     def describe(self) -> str:
         return (
-            f"breaker {self.breaker}: {self.old} -> {self.new} "
-            f"({self.failure_rate:.0%} of {self.calls} calls failed)"
+            f"breaker {self.breaker}: {self.old} -> {self.new} ({self.failure_rate:.0%} of {self.calls} calls failed)"
         )
 
 

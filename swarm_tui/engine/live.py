@@ -231,10 +231,17 @@ class LiveRun:
         self.status = "paused" if self.status == "paused" else "running"
         subscribers = [self._on_event] + ([self.journal] if self.journal is not None else [])
         try:
-            self.result = await run_scenario(self.scenario, backend, seed=self.seed, run_id=self.run_id,
-                                             subscribers=subscribers, market_csv=self.market_csv,
-                                             on_context=self._on_context, before_shutdown=self._last_look,
-                                             cancel_reason=lambda: "stopped" if self._stop_requested else None)
+            self.result = await run_scenario(
+                self.scenario,
+                backend,
+                seed=self.seed,
+                run_id=self.run_id,
+                subscribers=subscribers,
+                market_csv=self.market_csv,
+                on_context=self._on_context,
+                before_shutdown=self._last_look,
+                cancel_reason=lambda: "stopped" if self._stop_requested else None,
+            )
             if self._stop_requested:
                 self.status = "stopped"
             else:
@@ -246,8 +253,7 @@ class LiveRun:
             self._build_snapshot(final=True)
             if self.journal is not None:
                 summary = {self.result.status: 1} if self.result is not None else {}
-                self.journal.close({"finished_at": utc_now(), "summary": summary,
-                                    "interrupted": self.result is None})
+                self.journal.close({"finished_at": utc_now(), "summary": summary, "interrupted": self.result is None})
 
     def _last_look(self, ctx: ScenarioContext) -> None:
         """The swarm as the experiment left it: the final snapshot shows this, not the teardown."""
@@ -493,9 +499,18 @@ class LiveRun:
         status = self.status
         if status == "running" and isinstance(loop, VirtualTimeLoop) and loop.paused:
             status = "paused"
-        base = dict(seq=self._snap_seq, status=status, speed=self.speed, scenario=self.scenario.id,
-                    title=self.scenario.title, pattern=self.scenario.pattern, backend=self.backend_name,
-                    run_id=self.run_id, error=self.error, events_total=self._event_seq)
+        base = dict(
+            seq=self._snap_seq,
+            status=status,
+            speed=self.speed,
+            scenario=self.scenario.id,
+            title=self.scenario.title,
+            pattern=self.scenario.pattern,
+            backend=self.backend_name,
+            run_id=self.run_id,
+            error=self.error,
+            events_total=self._event_seq,
+        )
         if ctx is None:
             self.latest = Snapshot(t=0.0, **base)
             return
@@ -506,8 +521,9 @@ class LiveRun:
         if swarm is not None:
             wall = time.monotonic()
             paused = isinstance(loop, VirtualTimeLoop) and loop.paused
-            moved = now != self._rows_t and (paused or wall - self._rows_at >= ROWS_EVERY_S
-                                             or now - self._rows_t >= 0.5)
+            moved = now != self._rows_t and (
+                paused or wall - self._rows_at >= ROWS_EVERY_S or now - self._rows_t >= 0.5
+            )
             if self._final_topology is not None:
                 agents, topology = self._rows, self._final_topology  # the run is over: its last look
             else:
@@ -517,10 +533,15 @@ class LiveRun:
                 agents = self._rows
                 topology = self._topology(ctx, swarm, now)
         self.latest = Snapshot(
-            t=now, agents=agents, topology=topology,
+            t=now,
+            agents=agents,
+            topology=topology,
             series={k: tuple(v) for k, v in self._series.items()},
-            rollout=self._rollout_view(ctx), checks=self._check_rows(ctx, final),
-            checks_final=final and self.result is not None, autoscaler=self._autoscaler_view(ctx), **base,
+            rollout=self._rollout_view(ctx),
+            checks=self._check_rows(ctx, final),
+            checks_final=final and self.result is not None,
+            autoscaler=self._autoscaler_view(ctx),
+            **base,
         )
 
     def _agent_rows(self, ctx: ScenarioContext, swarm: Swarm, now: float) -> tuple[AgentRow, ...]:
@@ -534,12 +555,25 @@ class LiveRun:
         for a in list(swarm.agents.values()):
             if a.state == AgentState.STOPPED and (a.stopped_at is None or now - a.stopped_at > 10.0):
                 continue
-            rows.append(AgentRow(
-                id=a.id, role=a.role, kind=a.kind, strategy=a.spec.resolved_strategy, version=a.version,
-                pool=a.pool, state=a.state.value, sandbox=a.sandbox.id if a.sandbox else "",
-                last_heartbeat=a.last_heartbeat, tasks=a.tasks, errors=a.errors,
-                p95_ms=round(a.p95_ms(), 1), cpu_pct=a.cpu_pct, mem_mb=a.mem_mb, pnl=round(pnl.get(a.id, 0.0), 2),
-            ))
+            rows.append(
+                AgentRow(
+                    id=a.id,
+                    role=a.role,
+                    kind=a.kind,
+                    strategy=a.spec.resolved_strategy,
+                    version=a.version,
+                    pool=a.pool,
+                    state=a.state.value,
+                    sandbox=a.sandbox.id if a.sandbox else "",
+                    last_heartbeat=a.last_heartbeat,
+                    tasks=a.tasks,
+                    errors=a.errors,
+                    p95_ms=round(a.p95_ms(), 1),
+                    cpu_pct=a.cpu_pct,
+                    mem_mb=a.mem_mb,
+                    pnl=round(pnl.get(a.id, 0.0), 2),
+                )
+            )
         return tuple(rows)
 
     def _topology(self, ctx: ScenarioContext, swarm: Swarm, now: float) -> TopologyView:
@@ -565,8 +599,17 @@ class LiveRun:
         messages: tuple[tuple[str, str, float], ...] = ()
         if len(nodes) <= MESSAGES_UP_TO:
             messages = tuple((s, d, round(now - t, 3)) for t, s, d in list(router.recent) if now - t <= horizon)
-        return TopologyView(kind=topo.kind, nodes=nodes, roles=roles, states=states, pools=pools,
-                            broken=frozenset(broken), groups=groups, messages=messages[-64:], version=topo.version)
+        return TopologyView(
+            kind=topo.kind,
+            nodes=nodes,
+            roles=roles,
+            states=states,
+            pools=pools,
+            broken=frozenset(broken),
+            groups=groups,
+            messages=messages[-64:],
+            version=topo.version,
+        )
 
     def _rollout_view(self, ctx: ScenarioContext) -> RolloutView | None:
         rollout = ctx.state.get("rollout")
@@ -574,21 +617,34 @@ class LiveRun:
             return None
         total = sum(s.requests for s in rollout.step_stats.values())
         actual = {k: round(100.0 * s.requests / total, 1) for k, s in rollout.step_stats.items()} if total else {}
-        return RolloutView(kind=rollout.kind, status=rollout.status, step=rollout.step, steps=rollout.steps_total,
-                           weights=rollout.weights(), actual=actual, log=tuple(dict(x) for x in rollout.steps_log))
+        return RolloutView(
+            kind=rollout.kind,
+            status=rollout.status,
+            step=rollout.step,
+            steps=rollout.steps_total,
+            weights=rollout.weights(),
+            actual=actual,
+            log=tuple(dict(x) for x in rollout.steps_log),
+        )
 
     def _autoscaler_view(self, ctx: ScenarioContext) -> dict[str, Any] | None:
         scaler = ctx.state.get("autoscaler")
         if scaler is None:
             return None
         last = scaler.decisions[-1] if scaler.decisions else None
-        return {"metric": scaler.metric, "target": scaler.target, "min": scaler.min_replicas,
-                "max": scaler.max_replicas, "last": last.describe() if last else ""}
+        return {
+            "metric": scaler.metric,
+            "target": scaler.target,
+            "min": scaler.min_replicas,
+            "max": scaler.max_replicas,
+            "last": last.describe() if last else "",
+        }
 
     def _check_rows(self, ctx: ScenarioContext, final: bool) -> tuple[CheckRow, ...]:
         if final and self.result is not None:
-            self._checks = tuple(CheckRow(c["name"], c["expected"], str(c["observed"]), bool(c["passed"]))
-                                 for c in self.result.checks)
+            self._checks = tuple(
+                CheckRow(c["name"], c["expected"], str(c["observed"]), bool(c["passed"])) for c in self.result.checks
+            )
             return self._checks
         # Re-judge after a second of scenario time (so a paused run shows its paused state),
         # but not more than a few times a second of wall time at high speed.
@@ -602,6 +658,5 @@ class LiveRun:
             checks = self.scenario.checks(ctx)
         except Exception:
             return self._checks
-        self._checks = tuple(CheckRow(c.name, c.expected, str(c.to_dict()["observed"]), bool(c.passed))
-                             for c in checks)
+        self._checks = tuple(CheckRow(c.name, c.expected, str(c.to_dict()["observed"]), bool(c.passed)) for c in checks)
         return self._checks

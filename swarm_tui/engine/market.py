@@ -44,7 +44,7 @@ class MarketDataError(ValueError):
 def _brief(text: str, limit: int = 60) -> str:
     """A cell for a one-line message: quoted, and cut short when it is long."""
     text = repr(text)
-    return text if len(text) <= limit else f"{text[:limit - 3]}..."
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
 
 
 @dataclass(slots=True)
@@ -240,9 +240,7 @@ class CsvMarket:
             if price <= 0:
                 raise MarketDataError(f"{self.path}:{lineno}: price must be positive, got {price:g}")
             if current_time is not None and t < current_time:
-                raise MarketDataError(
-                    f"{self.path}:{lineno}: time {t:g} goes backwards (previous {current_time:g})"
-                )
+                raise MarketDataError(f"{self.path}:{lineno}: time {t:g} goes backwards (previous {current_time:g})")
             if current_time is not None and t != current_time:
                 flush()
                 pending, pending_b, pending_vix = {}, {}, None

@@ -166,8 +166,7 @@ class MetricsAggregator:
             self.last_finish = ev.t
         # A window can only close after it opened, so whether the task was submitted during a
         # fault is already known when it finishes.
-        if any(w.start <= ev.submitted and (w.recovered is None or ev.submitted <= w.recovered)
-               for w in self.windows):
+        if any(w.start <= ev.submitted and (w.recovered is None or ev.submitted <= w.recovered) for w in self.windows):
             self._in_fault += 1
             self._in_fault_ok += ev.ok
 

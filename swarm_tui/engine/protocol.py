@@ -196,12 +196,31 @@ class FloodGate:
     refilled only when it runs dry, so a line within the limits costs a few additions.
     """
 
-    __slots__ = ("_bytes", "_clock", "_count", "_credit", "_lines", "_size", "_stamp", "_window",
-                 "burst", "burst_bytes", "rate", "rate_bytes", "reason")
+    __slots__ = (
+        "_bytes",
+        "_clock",
+        "_count",
+        "_credit",
+        "_lines",
+        "_size",
+        "_stamp",
+        "_window",
+        "burst",
+        "burst_bytes",
+        "rate",
+        "rate_bytes",
+        "reason",
+    )
 
-    def __init__(self, *, burst: int = FLOOD_BURST_LINES, rate: float = FLOOD_RATE_LINES,
-                 burst_bytes: int = FLOOD_BURST_BYTES, rate_bytes: float = FLOOD_RATE_BYTES,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        burst: int = FLOOD_BURST_LINES,
+        rate: float = FLOOD_RATE_LINES,
+        burst_bytes: int = FLOOD_BURST_BYTES,
+        rate_bytes: float = FLOOD_RATE_BYTES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.burst, self.rate = burst, rate
         self.burst_bytes, self.rate_bytes = burst_bytes, rate_bytes
         self._clock = clock
@@ -242,11 +261,15 @@ class FloodGate:
                 self._window, self._count, self._size = now, 0, 0
             return True
         if self._lines < 0:
-            self.reason = (f"flooding: {self._count} lines in {took:.2f} s (limit: bursts of {self.burst}, "
-                           f"{self.rate:g} a second besides answers)")
+            self.reason = (
+                f"flooding: {self._count} lines in {took:.2f} s (limit: bursts of {self.burst}, "
+                f"{self.rate:g} a second besides answers)"
+            )
         else:
-            self.reason = (f"flooding: {self._size / (1 << 20):.1f} MiB in {took:.2f} s (limit: bursts of "
-                           f"{self.burst_bytes / (1 << 20):g} MiB, {self.rate_bytes / (1 << 20):g} MiB a second)")
+            self.reason = (
+                f"flooding: {self._size / (1 << 20):.1f} MiB in {took:.2f} s (limit: bursts of "
+                f"{self.burst_bytes / (1 << 20):g} MiB, {self.rate_bytes / (1 << 20):g} MiB a second)"
+            )
         return False
 
 
@@ -309,8 +332,14 @@ Fields = tuple[tuple[str, Check, bool], ...]  # (name, check, required)
 # The messages an agent sends (swarm_tui/agent/core.py, program.py) and the fields the engine
 # reads or passes on. Other fields are allowed (and ignored).
 MESSAGES: dict[str, Fields] = {
-    "hello": (("agent", STRING, True), ("kind", STRING, True), ("version", STRING, True),
-              ("protocol", INTEGER, True), ("capabilities", STRINGS, True), ("pid", INTEGER, False)),
+    "hello": (
+        ("agent", STRING, True),
+        ("kind", STRING, True),
+        ("version", STRING, True),
+        ("protocol", INTEGER, True),
+        ("capabilities", STRINGS, True),
+        ("pid", INTEGER, False),
+    ),
     "heartbeat": (("seq", INTEGER, True), ("leaked_mb", NUMBER, False)),
     "result": (("id", INTEGER, True), ("ok", BOOLEAN, True)),  # and value or error: see below
     "pong": (("id", INTEGER, True),),

@@ -103,9 +103,23 @@ class _Agent:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
 
     def clone(self) -> _Agent:
-        return _Agent(self.id, self.role, self.kind, self.strategy, self.version, self.pool, self.state,
-                      self.sandbox, self.created, self.stopped_at, self.silent_from, self.last_seen, self.tasks,
-                      self.errors, deque(self.latencies, maxlen=LATENCIES_KEPT))
+        return _Agent(
+            self.id,
+            self.role,
+            self.kind,
+            self.strategy,
+            self.version,
+            self.pool,
+            self.state,
+            self.sandbox,
+            self.created,
+            self.stopped_at,
+            self.silent_from,
+            self.last_seen,
+            self.tasks,
+            self.errors,
+            deque(self.latencies, maxlen=LATENCIES_KEPT),
+        )
 
 
 @dataclass(slots=True)
@@ -129,9 +143,21 @@ class _State:
     def clone(self) -> _State:
         topo = Topology(self.topology.kind, list(self.topology.nodes), dict(self.topology.roles))
         topo.version = self.topology.version
-        return _State(topo, self.index, {k: a.clone() for k, a in self.agents.items()}, self.members,
-                      dict(self.breakers), self.groups, copy.deepcopy(self.broker), dict(self.marks), self.scaling,
-                      self.rollout_n, dict(self.step_pools), self.view_version, self.rows_version)
+        return _State(
+            topo,
+            self.index,
+            {k: a.clone() for k, a in self.agents.items()},
+            self.members,
+            dict(self.breakers),
+            self.groups,
+            copy.deepcopy(self.broker),
+            dict(self.marks),
+            self.scaling,
+            self.rollout_n,
+            dict(self.step_pools),
+            self.view_version,
+            self.rows_version,
+        )
 
 
 def _finite(value: Any) -> float | None:
@@ -210,8 +236,12 @@ def _log_entry(ev: RolloutStep) -> dict[str, Any]:
     analysis = ev.analysis if isinstance(ev.analysis, dict) else {}
     measurements = []
     for m in analysis.get("measurements", []) if isinstance(analysis.get("measurements"), list) else []:
-        if (isinstance(m, dict) and _finite(m.get("value")) is not None and _finite(m.get("threshold")) is not None
-                and isinstance(m.get("op"), str)):
+        if (
+            isinstance(m, dict)
+            and _finite(m.get("value")) is not None
+            and _finite(m.get("threshold")) is not None
+            and isinstance(m.get("op"), str)
+        ):
             measurements.append({**m, "name": str(m.get("name", "")), "passed": bool(m.get("passed"))})
     analysis = {k: v for k, v in analysis.items() if k not in ("measurements", "green_error_rate")}
     if measurements:
@@ -221,9 +251,14 @@ def _log_entry(ev: RolloutStep) -> dict[str, Any]:
     if gate[0] is not None and gate[1] is not None:
         analysis["green_error_rate"], analysis["max_error_rate"] = gate
         analysis["green_requests"] = raw.get("green_requests", 0)
-    return {"step": int(_finite(ev.step) or 0), "target": _finite(ev.target_weight) or 0.0,
-            "actual": _finite(ev.actual_weight) or 0.0, "analysis": analysis, "decision": str(ev.decision),
-            "t": round(ev.t, 4)}
+    return {
+        "step": int(_finite(ev.step) or 0),
+        "target": _finite(ev.target_weight) or 0.0,
+        "actual": _finite(ev.actual_weight) or 0.0,
+        "analysis": analysis,
+        "decision": str(ev.decision),
+        "t": round(ev.t, 4),
+    }
 
 
 class ReplayRun:
@@ -231,8 +266,15 @@ class ReplayRun:
 
     virtual = True  # its clock is ours to pace: pause, speed and seek all work
 
-    def __init__(self, journal: Journal, scenario: str | None = None, *, speed: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        scenario: str | None = None,
+        *,
+        speed: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        checkpoint_every: int = CHECKPOINT_EVERY,
+    ) -> None:
         if not math.isfinite(speed) or speed <= 0:
             raise ReplayError(f"speed must be a positive number, got {speed!r}")
         self.journal = journal
@@ -392,8 +434,9 @@ class ReplayRun:
             self._sample(state, recent, second, series)
             second += 1
 
-    def _sample(self, state: _State, recent: deque[tuple[float, float, bool]], now: float,
-                series: dict[str, list[float]]) -> None:
+    def _sample(
+        self, state: _State, recent: deque[tuple[float, float, bool]], now: float, series: dict[str, list[float]]
+    ) -> None:
         """What the live sampler records each second of scenario time."""
         while recent and recent[0][0] < now - 1.0:
             recent.popleft()
@@ -491,11 +534,20 @@ class ReplayRun:
                 from swarm_tui.agent.kinds import DEFAULT_STRATEGY
 
                 strategy = DEFAULT_STRATEGY.get(kind, "compute")
-            agent = _Agent(agent_id, str(ev.role or "worker"), kind, strategy, str(ev.version or "v1"),
-                           str(ev.pool or "stable"), "", created=ev.t, last_seen=ev.t)
+            agent = _Agent(
+                agent_id,
+                str(ev.role or "worker"),
+                kind,
+                strategy,
+                str(ev.version or "v1"),
+                str(ev.pool or "stable"),
+                "",
+                created=ev.t,
+                last_seen=ev.t,
+            )
             s.agents[agent_id] = agent
             reason = str(ev.reason)
-            replaced = reason[len("replaces "):] if reason.startswith("replaces ") else ""
+            replaced = reason[len("replaces ") :] if reason.startswith("replaces ") else ""
             if replaced and replaced in topo:
                 topo.replace(replaced, agent_id)  # the newcomer takes the failed agent's place
             else:
@@ -633,16 +685,16 @@ class ReplayRun:
         """A snapshot at scenario time ``t`` without moving the replay (for tests and tools)."""
         t = min(max(0.0, t), self.total)
         with self._lock:
-            saved = (self._state, self._rows, self._rows_key, self._rows_at, self._view, self._view_key,
-                     self.status)
+            saved = (self._state, self._rows, self._rows_key, self._rows_at, self._view, self._view_key, self.status)
             self._state = self._state.clone()
             try:
                 self._sync(t)
                 self.status = self._end_status() if t >= self.total else "paused"
                 return self._build(t, rows=True)
             finally:
-                (self._state, self._rows, self._rows_key, self._rows_at, self._view, self._view_key,
-                 self.status) = saved
+                (self._state, self._rows, self._rows_key, self._rows_at, self._view, self._view_key, self.status) = (
+                    saved
+                )
 
     def request_snapshot(self) -> None:
         """Bring ``latest`` up to the clock (cheap when nothing moved)."""
@@ -690,11 +742,24 @@ class ReplayRun:
                 error = f"incomplete recording: it ends at t={self.total:.2f} s"
         checks, final = (self._checks, True) if at_end and self.finished else ((), False)
         return ReplaySnapshot(
-            seq=self._snap_seq, t=t, status=self.status, speed=self.speed, scenario=self.scenario_id,
-            title=self.title, pattern=self.pattern, backend=self.backend_name, run_id=self.run_id,
-            agents=self._rows, topology=self._topology_view(s, t), series=self._series_at(t),
-            rollout=self._rollout_view(s), checks=checks, checks_final=final,
-            events_total=self._visible_lines(s.index), error=error, autoscaler=self._autoscaler_view(s),
+            seq=self._snap_seq,
+            t=t,
+            status=self.status,
+            speed=self.speed,
+            scenario=self.scenario_id,
+            title=self.title,
+            pattern=self.pattern,
+            backend=self.backend_name,
+            run_id=self.run_id,
+            agents=self._rows,
+            topology=self._topology_view(s, t),
+            series=self._series_at(t),
+            rollout=self._rollout_view(s),
+            checks=checks,
+            checks_final=final,
+            events_total=self._visible_lines(s.index),
+            error=error,
+            autoscaler=self._autoscaler_view(s),
             total=self.total,
         )
 
@@ -711,12 +776,25 @@ class ReplayRun:
                 continue
             p95 = percentile(list(a.latencies), 95) if a.latencies else 0.0
             sandbox = self._sandbox.get(a.id, "")  # one sandbox per agent, named wherever the journal did
-            rows.append(AgentRow(
-                id=a.id, role=a.role, kind=a.kind, strategy=a.strategy, version=a.version, pool=a.pool,
-                state=a.state, sandbox=sandbox, last_heartbeat=self._heartbeat(a, t), tasks=a.tasks,
-                errors=a.errors, p95_ms=round(p95, 1), cpu_pct=0.0, mem_mb=0.0,
-                pnl=round(self._pnl(s, a.id), 2),
-            ))
+            rows.append(
+                AgentRow(
+                    id=a.id,
+                    role=a.role,
+                    kind=a.kind,
+                    strategy=a.strategy,
+                    version=a.version,
+                    pool=a.pool,
+                    state=a.state,
+                    sandbox=sandbox,
+                    last_heartbeat=self._heartbeat(a, t),
+                    tasks=a.tasks,
+                    errors=a.errors,
+                    p95_ms=round(p95, 1),
+                    cpu_pct=0.0,
+                    mem_mb=0.0,
+                    pnl=round(self._pnl(s, a.id), 2),
+                )
+            )
         return tuple(rows)
 
     def _topology_view(self, s: _State, t: float) -> TopologyView:
@@ -732,22 +810,28 @@ class ReplayRun:
                 a, b = name.split("->", 1)
                 broken.add((a, b))
         self._view = TopologyView(
-            kind=topo.kind, nodes=nodes, roles=tuple(topo.roles.get(n, "agent") for n in nodes),
+            kind=topo.kind,
+            nodes=nodes,
+            roles=tuple(topo.roles.get(n, "agent") for n in nodes),
             states=tuple(agents[n].state if n in agents else "stopped" for n in nodes),
             pools=tuple(agents[n].pool if n in agents else "stable" for n in nodes),
-            broken=frozenset(broken), groups=s.groups, messages=(), version=topo.version)
+            broken=frozenset(broken),
+            groups=s.groups,
+            messages=(),
+            version=topo.version,
+        )
         self._view_key = key
         return self._view
 
     def _series_at(self, t: float) -> dict[str, tuple[float, ...]]:
         n = min(len(self._series["agents"]), math.floor(t))
-        return {k: tuple(v[max(0, n - SERIES_LEN):n]) for k, v in self._series.items()}
+        return {k: tuple(v[max(0, n - SERIES_LEN) : n]) for k, v in self._series.items()}
 
     def _rollout_view(self, s: _State) -> RolloutView | None:
         if not self._rollout_kind:
             return None
         kind, steps = self._rollout_kind, self._rollout_steps
-        log = tuple(dict(x) for x in self._rollout_log[:s.rollout_n])
+        log = tuple(dict(x) for x in self._rollout_log[: s.rollout_n])
         last = log[-1]["decision"] if log else ""
         ended = {"rollback": "rolled-back", "abort": "aborted"}.get(last)
         if last == "promote":
@@ -765,8 +849,7 @@ class ReplayRun:
         weights = {k: float(v) for k, v in weights.items() if v > 0}  # as the traffic split keeps them
         total = sum(s.step_pools.values())
         actual = {k: round(100.0 * v / total, 1) for k, v in s.step_pools.items()} if total else {}
-        return RolloutView(kind=kind, status=status, step=step, steps=steps, weights=weights, actual=actual,
-                           log=log)
+        return RolloutView(kind=kind, status=status, step=step, steps=steps, weights=weights, actual=actual, log=log)
 
     def _autoscaler_view(self, s: _State) -> dict[str, Any] | None:
         if self._scaler is None:
@@ -776,16 +859,27 @@ class ReplayRun:
             text = last.describe() if last is not None else ""
         except (TypeError, ValueError):
             text = ""
-        return {"metric": self._scaler[0], "target": self._scaler[1], "min": self.params.get("min_replicas"),
-                "max": self.params.get("max_replicas"), "last": text}
+        return {
+            "metric": self._scaler[0],
+            "target": self._scaler[1],
+            "min": self.params.get("min_replicas"),
+            "max": self.params.get("max_replicas"),
+            "last": text,
+        }
 
     def _final_checks(self) -> tuple[CheckRow, ...]:
         checks = self.result.get("checks") if self.result is not None else None
         rows = []
         for c in checks if isinstance(checks, list) else []:
             if isinstance(c, dict):
-                rows.append(CheckRow(str(c.get("name", "")), str(c.get("expected", "")), str(c.get("observed", "")),
-                                     bool(c.get("passed"))))
+                rows.append(
+                    CheckRow(
+                        str(c.get("name", "")),
+                        str(c.get("expected", "")),
+                        str(c.get("observed", "")),
+                        bool(c.get("passed")),
+                    )
+                )
         return tuple(rows)
 
     # -- the log ---------------------------------------------------------------------------------------

@@ -165,16 +165,26 @@ async def run_scenario(
     """
     clock = Clock()
     bus = EventBus()
-    ctx = ScenarioContext(scenario=scenario, clock=clock, bus=bus, backend=backend, seed=seed,
-                          run_id=run_id, market_csv=market_csv)
+    ctx = ScenarioContext(
+        scenario=scenario, clock=clock, bus=bus, backend=backend, seed=seed, run_id=run_id, market_csv=market_csv
+    )
     bus.subscribe(ctx.metrics)
     for subscriber in subscribers:
         bus.subscribe(subscriber)
     if on_context is not None:
         on_context(ctx)
-    bus.publish(ScenarioStarted(t=0.0, scenario=scenario.id, pattern=scenario.pattern, title=scenario.title,
-                                seed=seed, backend=backend.name, params=_jsonable(scenario.params),
-                                topology=scenario.topology))
+    bus.publish(
+        ScenarioStarted(
+            t=0.0,
+            scenario=scenario.id,
+            pattern=scenario.pattern,
+            title=scenario.title,
+            seed=seed,
+            backend=backend.name,
+            params=_jsonable(scenario.params),
+            topology=scenario.topology,
+        )
+    )
     wall0 = wall_now()
     status, error = "error", None
     cancelled = False
@@ -201,8 +211,9 @@ async def run_scenario(
             current.uncancel()
     except Exception as exc:  # a bug in a scenario must not take the run down
         error = f"{type(exc).__name__}: {exc}"
-        bus.publish(Note(t=clock.now(), scenario=scenario.id, text=error,
-                         data={"traceback": traceback.format_exc(limit=8)}))
+        bus.publish(
+            Note(t=clock.now(), scenario=scenario.id, text=error, data={"traceback": traceback.format_exc(limit=8)})
+        )
     finally:
         if before_shutdown is not None:
             with contextlib.suppress(Exception):
@@ -212,10 +223,18 @@ async def run_scenario(
     metrics = ctx.metrics.summary(end)
     metrics.update(_jsonable(ctx.observed))
     metrics["sim_time_s"] = round(end, 4)
-    result = ScenarioResult(id=scenario.id, pattern=scenario.pattern, status=status,
-                            duration_s=wall_now() - wall0, checks=checks, metrics=metrics,
-                            events=bus.count, title=scenario.title, error=error,
-                            mechanisms=dict(scenario.mechanisms))
+    result = ScenarioResult(
+        id=scenario.id,
+        pattern=scenario.pattern,
+        status=status,
+        duration_s=wall_now() - wall0,
+        checks=checks,
+        metrics=metrics,
+        events=bus.count,
+        title=scenario.title,
+        error=error,
+        mechanisms=dict(scenario.mechanisms),
+    )
     bus.publish(ScenarioFinished(t=end, scenario=scenario.id, status=status, result=result.to_dict()))
     if cancelled and (cancel_reason is None or cancel_reason() is None):
         raise asyncio.CancelledError
@@ -265,9 +284,19 @@ def run_one(
     loop = new_loop(virtual=not backend.capabilities.real)
     hurry = asyncio.Event()
     reason = (lambda: shutdown.reason if shutdown.requested else None) if shutdown else None
-    task = loop.create_task(run_scenario(scenario, backend, seed=seed, run_id=run_id,
-                                         subscribers=subscribers, market_csv=market_csv,
-                                         on_context=on_context, hurry=hurry, cancel_reason=reason))
+    task = loop.create_task(
+        run_scenario(
+            scenario,
+            backend,
+            seed=seed,
+            run_id=run_id,
+            subscribers=subscribers,
+            market_csv=market_csv,
+            on_context=on_context,
+            hurry=hurry,
+            cancel_reason=reason,
+        )
+    )
 
     def stop() -> None:
         with contextlib.suppress(RuntimeError):
@@ -343,8 +372,7 @@ class Runner:
         from swarm_tui.results.comparison import build_comparison
 
         seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
-        result = RunResult(run_id=self.run_id, backend=self.backend_name, seed=seed,
-                           started_at=utc_now())
+        result = RunResult(run_id=self.run_id, backend=self.backend_name, seed=seed, started_at=utc_now())
         self.last = result
         try:
             for scenario in scenarios:
@@ -354,9 +382,16 @@ class Runner:
                 if self.on_start:
                     self.on_start(scenario)
                 backend = self.backend_factory(seed)
-                outcome = run_one(scenario, backend, seed=seed, run_id=self.run_id,
-                                  subscribers=self.subscribers, market_csv=self.market_csv,
-                                  on_context=self.on_context, shutdown=self.shutdown)
+                outcome = run_one(
+                    scenario,
+                    backend,
+                    seed=seed,
+                    run_id=self.run_id,
+                    subscribers=self.subscribers,
+                    market_csv=self.market_csv,
+                    on_context=self.on_context,
+                    shutdown=self.shutdown,
+                )
                 result.scenarios.append(outcome)
                 if self.on_finish:
                     self.on_finish(outcome)

@@ -50,8 +50,7 @@ class Check:
         observed = self.observed
         if isinstance(observed, float):
             observed = round(observed, 6) if math.isfinite(observed) else str(observed)
-        return {"name": self.name, "passed": bool(self.passed), "expected": self.expected,
-                "observed": observed}
+        return {"name": self.name, "passed": bool(self.passed), "expected": self.expected, "observed": observed}
 
 
 def at_least(name: str, observed: float, threshold: float, unit: str = "") -> Check:
@@ -122,28 +121,45 @@ class ScenarioContext:
             raise ScenarioError("the scenario has not built its swarm yet")
         return self.swarms[0]
 
-    def make_swarm(self, topology: str, *, heartbeat_s: float | None = None,
-                   enforce_links: bool = True) -> Swarm:
-        swarm = Swarm(self.backend, self.clock, self.bus, Topology(topology),
-                      scenario=self.scenario.id, pattern=self.scenario.pattern, run_id=self.run_id,
-                      seed=self.seed, heartbeat_s=heartbeat_s or self.params.get("heartbeat_s"),
-                      enforce_links=enforce_links)
+    def make_swarm(self, topology: str, *, heartbeat_s: float | None = None, enforce_links: bool = True) -> Swarm:
+        swarm = Swarm(
+            self.backend,
+            self.clock,
+            self.bus,
+            Topology(topology),
+            scenario=self.scenario.id,
+            pattern=self.scenario.pattern,
+            run_id=self.run_id,
+            seed=self.seed,
+            heartbeat_s=heartbeat_s or self.params.get("heartbeat_s"),
+            enforce_links=enforce_links,
+        )
         self.swarms.append(swarm)
         return swarm
 
     def note(self, text: str, **data: Any) -> None:
         self.bus.publish(Note(t=self.clock.now(), scenario=self.scenario.id, text=text, data=data))
 
-    def record_decision(self, op: str, *, ok: bool, submitted: float, agent: str = "",
-                        outcome: str | None = None, error: str = "") -> None:
+    def record_decision(
+        self, op: str, *, ok: bool, submitted: float, agent: str = "", outcome: str | None = None, error: str = ""
+    ) -> None:
         """Count a decision made outside a dispatcher (a quorum round, a pipeline tick)."""
         now = self.clock.now()
         self._decisions += 1
-        self.bus.publish(TaskFinished(
-            t=now, scenario=self.scenario.id, task=self._decisions, op=op, agent=agent, ok=ok,
-            outcome=outcome or ("ok" if ok else "error"), latency_ms=round((now - submitted) * 1000.0, 4),
-            submitted=submitted, error=error,
-        ))
+        self.bus.publish(
+            TaskFinished(
+                t=now,
+                scenario=self.scenario.id,
+                task=self._decisions,
+                op=op,
+                agent=agent,
+                ok=ok,
+                outcome=outcome or ("ok" if ok else "error"),
+                latency_ms=round((now - submitted) * 1000.0, 4),
+                submitted=submitted,
+                error=error,
+            )
+        )
 
     def observe(self, **figures: Any) -> None:
         """Record scenario-specific measured figures (they appear in the result's metrics)."""
@@ -214,8 +230,9 @@ class ScenarioContext:
             else:
                 await swarm.inject(agent, fault)
         self.injected.append((now, fault, target))
-        self.bus.publish(FaultInjected(t=now, scenario=self.scenario.id, fault=fault.kind, target=target,
-                                       params=dict(fault.params)))
+        self.bus.publish(
+            FaultInjected(t=now, scenario=self.scenario.id, fault=fault.kind, target=target, params=dict(fault.params))
+        )
         if fault.duration is not None:
             self.clock.call_later(fault.duration, self._clear, fault, target, swarm)
         return target
@@ -229,8 +246,7 @@ class ScenarioContext:
             router.set_delay(target, None)
         elif fault.kind == "net-loss":
             router.set_loss(target, None)
-        self.bus.publish(FaultCleared(t=self.clock.now(), scenario=self.scenario.id, fault=fault.kind,
-                                      target=target))
+        self.bus.publish(FaultCleared(t=self.clock.now(), scenario=self.scenario.id, fault=fault.kind, target=target))
 
 
 def spec_from_dict(data: dict[str, Any]) -> AgentSpec:
@@ -309,8 +325,15 @@ class Scenario:
             duration = entry.pop("duration", None)
             params = entry.pop("params", {})
             params.update(entry)
-            out.append(Fault(kind, target=target, at=at,
-                             duration=float(duration) if duration is not None else None, params=params))
+            out.append(
+                Fault(
+                    kind,
+                    target=target,
+                    at=at,
+                    duration=float(duration) if duration is not None else None,
+                    params=params,
+                )
+            )
         return out
 
     def vix_path(self) -> Any:
@@ -324,8 +347,14 @@ class Scenario:
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
-        return {"id": self.id, "pattern": self.pattern, "title": self.title, "summary": self.summary,
-                "topology": self.topology, "mechanisms": dict(self.mechanism_help)}
+        return {
+            "id": self.id,
+            "pattern": self.pattern,
+            "title": self.title,
+            "summary": self.summary,
+            "topology": self.topology,
+            "mechanisms": dict(self.mechanism_help),
+        }
 
 
 REGISTRY: dict[str, type[Scenario]] = {}

@@ -132,8 +132,14 @@ class Swarm:
             agent.stopped_at = self.clock.now()
         self.publish(
             AgentStateChanged(
-                t=self.clock.now(), agent=agent.id, old=old.value, new=new.value, reason=reason,
-                role=agent.role, version=agent.version, pool=agent.pool,
+                t=self.clock.now(),
+                agent=agent.id,
+                old=old.value,
+                new=new.value,
+                reason=reason,
+                role=agent.role,
+                version=agent.version,
+                pool=agent.pool,
                 sandbox=agent.sandbox.id if agent.sandbox else "",
             )
         )
@@ -155,16 +161,19 @@ class Swarm:
     # -- queries -----------------------------------------------------------------------------
     def live(self, role: str | None = None, pool: str | None = None) -> list[Agent]:
         return [
-            a for a in self.agents.values()
+            a
+            for a in self.agents.values()
             if a.state in LIVE_STATES and (role is None or a.role == role) and (pool is None or a.pool == pool)
         ]
 
     def members(self, role: str | None = None, pool: str | None = None) -> list[Agent]:
         """Agents not yet stopped or failed (starting, live or draining)."""
         return [
-            a for a in self.agents.values()
+            a
+            for a in self.agents.values()
             if a.state not in (AgentState.FAILED, AgentState.STOPPED)
-            and (role is None or a.role == role) and (pool is None or a.pool == pool)
+            and (role is None or a.role == role)
+            and (pool is None or a.pool == pool)
         ]
 
     # -- deploy and remove -------------------------------------------------------------------
@@ -176,24 +185,41 @@ class Swarm:
 
     async def deploy(self, spec: AgentSpec, *, replaces: Agent | None = None) -> Agent:
         """Start an agent in a new sandbox and wait until it says hello (or fails)."""
-        agent = Agent(id=self._new_id(spec), spec=spec, created_at=self.clock.now(),
-                      replaces=replaces.id if replaces else None)
+        agent = Agent(
+            id=self._new_id(spec), spec=spec, created_at=self.clock.now(), replaces=replaces.id if replaces else None
+        )
         self.agents[agent.id] = agent
         if replaces is not None and replaces.id in self.topology:
             self.topology.replace(replaces.id, agent.id)
         else:
             self.topology.add(agent.id, spec.role)
-        self.publish(AgentStateChanged(t=self.clock.now(), agent=agent.id, old="", new="starting",
-                                       reason=f"replaces {replaces.id}" if replaces else "deployed",
-                                       role=spec.role, version=spec.version, pool=spec.pool))
+        self.publish(
+            AgentStateChanged(
+                t=self.clock.now(),
+                agent=agent.id,
+                old="",
+                new="starting",
+                reason=f"replaces {replaces.id}" if replaces else "deployed",
+                role=spec.role,
+                version=spec.version,
+                pool=spec.pool,
+            )
+        )
         loop = asyncio.get_running_loop()
         ready = self._ready[agent.id] = loop.create_future()
         sandbox_spec = SandboxSpec(
-            agent_id=agent.id, kind=spec.kind, strategy=spec.resolved_strategy,
-            symbols=list(spec.symbols), version=spec.version,
+            agent_id=agent.id,
+            kind=spec.kind,
+            strategy=spec.resolved_strategy,
+            symbols=list(spec.symbols),
+            version=spec.version,
             capabilities=list(spec.capabilities) if spec.capabilities is not None else None,
-            heartbeat_s=self.heartbeat_s, params=dict(spec.params), defect=dict(spec.defect),
-            seed=self.seed, run_id=self.run_id, pattern=self.pattern,
+            heartbeat_s=self.heartbeat_s,
+            params=dict(spec.params),
+            defect=dict(spec.defect),
+            seed=self.seed,
+            run_id=self.run_id,
+            pattern=self.pattern,
         )
         try:
             agent.sandbox = await self.backend.create(sandbox_spec)
@@ -219,8 +245,9 @@ class Swarm:
         """Deploy several agents at once (sandboxes start concurrently)."""
         return list(await asyncio.gather(*(self.deploy(s) for s in specs)))
 
-    async def remove(self, agent: Agent, *, drain: bool = True, reason: str = "removed",
-                     drain_timeout_s: float = 10.0) -> None:
+    async def remove(
+        self, agent: Agent, *, drain: bool = True, reason: str = "removed", drain_timeout_s: float = 10.0
+    ) -> None:
         """Take an agent out: stop giving it work, let in-flight work finish, kill the sandbox."""
         if agent.state in (AgentState.STOPPED,):
             return
@@ -247,8 +274,11 @@ class Swarm:
             return
         now = self.clock.now()
         agent.failed_at = now
-        self.publish(FailureDetected(t=now, agent=agent.id, detector=detector, reason=reason,
-                                     silent_s=round(now - agent.last_heartbeat, 4)))
+        self.publish(
+            FailureDetected(
+                t=now, agent=agent.id, detector=detector, reason=reason, silent_s=round(now - agent.last_heartbeat, 4)
+            )
+        )
         self.set_state(agent, AgentState.FAILED, reason)
         self._fail_pending(agent.id, "agent-failed")
         ready = self._ready.get(agent.id)
@@ -262,9 +292,18 @@ class Swarm:
         self.topology.remove(agent.id)
 
     # -- requests ----------------------------------------------------------------------------
-    def request(self, agent: Agent, op: str, data: dict[str, Any] | None = None, *,
-                cap: str | None = None, cost: float = 0.0, src: str = CTL,
-                timeout: float = 5.0, cpu: bool = False) -> asyncio.Future[Any]:
+    def request(
+        self,
+        agent: Agent,
+        op: str,
+        data: dict[str, Any] | None = None,
+        *,
+        cap: str | None = None,
+        cost: float = 0.0,
+        src: str = CTL,
+        timeout: float = 5.0,
+        cpu: bool = False,
+    ) -> asyncio.Future[Any]:
         """Send a task to an agent; the future gets the answer's value or an exception."""
         self._next_id += 1
         task_id = self._next_id

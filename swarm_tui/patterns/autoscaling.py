@@ -63,14 +63,20 @@ def arrival_rate(ctx: ScenarioContext, arrivals: list[float], window: float) -> 
     return len(arrivals) / window
 
 
-async def _setup(ctx: ScenarioContext, scenario: Scenario, *,
-                 drain: bool = True) -> tuple[Swarm, ScaledPool, Dispatcher]:
+async def _setup(
+    ctx: ScenarioContext, scenario: Scenario, *, drain: bool = True
+) -> tuple[Swarm, ScaledPool, Dispatcher]:
     prm = ctx.params
     swarm, _ = await launch(ctx)
     pool = ScaledPool(ctx, swarm, drain=drain)
     pool.sample()
-    dispatcher = Dispatcher(swarm, LeastLoaded(), capacity=int(prm["capacity"]), timeout=float(prm["timeout_s"]),
-                            queue_timeout=float(prm["queue_timeout_s"]))
+    dispatcher = Dispatcher(
+        swarm,
+        LeastLoaded(),
+        capacity=int(prm["capacity"]),
+        timeout=float(prm["timeout_s"]),
+        queue_timeout=float(prm["queue_timeout_s"]),
+    )
     ctx.state.update(pool=pool, dispatcher=dispatcher)
     return swarm, pool, dispatcher
 
@@ -86,15 +92,34 @@ def _make_task(ctx: ScenarioContext, cost: float):
     return lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)}, cost=cost)
 
 
-def _autoscaler(ctx: ScenarioContext, swarm: Swarm, pool: ScaledPool, *, metric: str, read, target: float,
-                window_s: float | None = None, min_replicas: int | None = None, inputs=None) -> Autoscaler:
+def _autoscaler(
+    ctx: ScenarioContext,
+    swarm: Swarm,
+    pool: ScaledPool,
+    *,
+    metric: str,
+    read,
+    target: float,
+    window_s: float | None = None,
+    min_replicas: int | None = None,
+    inputs=None,
+) -> Autoscaler:
     prm = ctx.params
     scaler = Autoscaler(
-        ctx.clock, metric=metric, read_metric=read, current=pool.members, scale_to=pool.scale_to,
-        target=target, min_replicas=int(min_replicas if min_replicas is not None else prm["min_replicas"]),
-        max_replicas=int(prm["max_replicas"]), tolerance=float(prm["tolerance"]),
-        period_s=float(prm["period_s"]), window_s=float(window_s if window_s is not None else prm["window_s"]),
-        publish=swarm.publish, enabled=ctx.on("autoscaler"), inputs=inputs,
+        ctx.clock,
+        metric=metric,
+        read_metric=read,
+        current=pool.members,
+        scale_to=pool.scale_to,
+        target=target,
+        min_replicas=int(min_replicas if min_replicas is not None else prm["min_replicas"]),
+        max_replicas=int(prm["max_replicas"]),
+        tolerance=float(prm["tolerance"]),
+        period_s=float(prm["period_s"]),
+        window_s=float(window_s if window_s is not None else prm["window_s"]),
+        publish=swarm.publish,
+        enabled=ctx.on("autoscaler"),
+        inputs=inputs,
     )
     swarm.spawn(scaler.run(), name="autoscaler")
     ctx.state["autoscaler"] = scaler
@@ -108,8 +133,12 @@ def event_checks(scaler: Autoscaler) -> Check:
         if d.metric and d.target > 0 and d.formula == hpa_formula(d.current, d.observed, d.target, scaler.tolerance):
             good += 1
     n = len(scaler.decisions)
-    return is_true("scaling events carry metric, target and formula result", n > 0 and good == n,
-                   "all events, at least one", f"{good} of {n}")
+    return is_true(
+        "scaling events carry metric, target and formula result",
+        n > 0 and good == n,
+        "all events, at least one",
+        f"{good} of {n}",
+    )
 
 
 COMMON = {
@@ -150,14 +179,25 @@ class ScaleUp(Scenario):
         prm = ctx.params
         swarm, pool, dispatcher = await _setup(ctx, self)
         arrivals: list[float] = []
-        _autoscaler(ctx, swarm, pool, metric="tasks_per_s_per_agent",
-                    read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
-                    target=float(prm["target_per_agent"]))
+        _autoscaler(
+            ctx,
+            swarm,
+            pool,
+            metric="tasks_per_s_per_agent",
+            read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
+            target=float(prm["target_per_agent"]),
+        )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
         lo, hi, ramp = float(prm["start_rate"]), float(prm["peak_rate"]), float(prm["ramp_s"])
         rate = lambda t: lo + (hi - lo) * min(1.0, t / ramp) if ramp > 0 else hi  # noqa: E731
-        spawned = await open_loop(ctx, dispatcher, rate, ramp + float(prm["hold_s"]),
-                                  _make_task(ctx, float(prm["task_cost_s"])), on_arrival=arrivals.append)
+        spawned = await open_loop(
+            ctx,
+            dispatcher,
+            rate,
+            ramp + float(prm["hold_s"]),
+            _make_task(ctx, float(prm["task_cost_s"])),
+            on_arrival=arrivals.append,
+        )
         await asyncio.gather(*spawned)
         pool.sample()
 
@@ -174,14 +214,20 @@ class ScaleUp(Scenario):
             drained_at = next((t for t, q in d.queue_samples if t >= reached and q <= int(prm["drained_queue"])), None)
         drain_s = (drained_at - reached) if (reached is not None and drained_at is not None) else float("inf")
         lost = sum(1 for r in d.records if r.failed)
-        ctx.observe(peak_agents=peak_live, max_queue=d.max_queue,
-                    backlog_drained_s=round(drain_s, 3) if math.isfinite(drain_s) else None)
+        ctx.observe(
+            peak_agents=peak_live,
+            max_queue=d.max_queue,
+            backlog_drained_s=round(drain_s, 3) if math.isfinite(drain_s) else None,
+        )
         return [
             at_least("agents at the peak", peak_live, top),
             at_most("agents ever deployed at once (max)", peak_members, top),
             event_checks(ctx.state["autoscaler"]),
-            at_most(f"backlog drained to <= {prm['drained_queue']} after reaching the max (s)", drain_s,
-                    float(prm["drain_budget_s"])),
+            at_most(
+                f"backlog drained to <= {prm['drained_queue']} after reaching the max (s)",
+                drain_s,
+                float(prm["drain_budget_s"]),
+            ),
             Check("tasks lost", lost == 0, "== 0", lost),
         ]
 
@@ -216,13 +262,24 @@ class ScaleDown(Scenario):
         arrivals: list[float] = []
         self_start = ctx.clock.now()
         ctx.state["start"] = self_start
-        _autoscaler(ctx, swarm, pool, metric="tasks_per_s_per_agent",
-                    read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
-                    target=float(prm["target_per_agent"]),
-                    window_s=float(prm["window_s"]) if ctx.on("stabilization") else 0.0)
+        _autoscaler(
+            ctx,
+            swarm,
+            pool,
+            metric="tasks_per_s_per_agent",
+            read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
+            target=float(prm["target_per_agent"]),
+            window_s=float(prm["window_s"]) if ctx.on("stabilization") else 0.0,
+        )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
-        spawned = await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), float(prm["duration_s"]),
-                                  _make_task(ctx, float(prm["task_cost_s"])), on_arrival=arrivals.append)
+        spawned = await open_loop(
+            ctx,
+            dispatcher,
+            lambda t: float(prm["rate"]),
+            float(prm["duration_s"]),
+            _make_task(ctx, float(prm["task_cost_s"])),
+            on_arrival=arrivals.append,
+        )
         await asyncio.gather(*spawned)
         await ctx.clock.sleep(2.0)
         pool.sample()
@@ -240,12 +297,12 @@ class ScaleDown(Scenario):
         killed = ctx.state["inflight_killed"]
         ctx.observe(first_scale_down_s=round(first_down, 3) if downs else None, inflight_killed=killed)
         return [
-            is_true("scaled down to the minimum", final == int(prm["min_replicas"]), f"{prm['min_replicas']} agents",
-                    final),
+            is_true(
+                "scaled down to the minimum", final == int(prm["min_replicas"]), f"{prm['min_replicas']} agents", final
+            ),
             at_least("first scale-down after the stabilization window (s)", first_down, float(prm["window_s"])),
             at_most("changes of scaling direction", scaler.direction_changes(), int(prm["max_direction_changes"])),
-            Check("in-flight tasks killed with a removed agent", killed == 0 and lost == 0, "== 0",
-                  killed + lost),
+            Check("in-flight tasks killed with a removed agent", killed == 0 and lost == 0, "== 0", killed + lost),
         ]
 
 
@@ -291,12 +348,24 @@ class VixScaling(Scenario):
             # Volatility above the calm level, shared out per agent (an HPA AverageValue metric).
             return max(0.0, ctx.market.last.vix - calm) / max(1, pool.members())
 
-        _autoscaler(ctx, swarm, pool, metric="vix_excess_per_agent", read=excess_per_agent,
-                    target=float(prm["vix_points_per_agent"]), min_replicas=int(prm["baseline"]),
-                    inputs=lambda: {"vix": round(ctx.market.last.vix, 3), "vix_calm": calm})
+        _autoscaler(
+            ctx,
+            swarm,
+            pool,
+            metric="vix_excess_per_agent",
+            read=excess_per_agent,
+            target=float(prm["vix_points_per_agent"]),
+            min_replicas=int(prm["baseline"]),
+            inputs=lambda: {"vix": round(ctx.market.last.vix, 3), "vix_calm": calm},
+        )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
-        spawned = await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), float(prm["duration_s"]),
-                                  _make_task(ctx, float(prm["task_cost_s"])))
+        spawned = await open_loop(
+            ctx,
+            dispatcher,
+            lambda t: float(prm["rate"]),
+            float(prm["duration_s"]),
+            _make_task(ctx, float(prm["task_cost_s"])),
+        )
         await asyncio.gather(*spawned)
         pool.sample()
 
@@ -310,23 +379,38 @@ class VixScaling(Scenario):
         ups = [x.t for x in scaler.decisions if x.direction == "up"]
         limit = int(prm["start_within_periods"]) * float(prm["period_s"])
         if crossed is None:
-            start_check = Check(f"scale-up within {prm['start_within_periods']} periods of VIX crossing {threshold:g}",
-                                False, f"<= {limit:g} s", "VIX never crossed")
+            start_check = Check(
+                f"scale-up within {prm['start_within_periods']} periods of VIX crossing {threshold:g}",
+                False,
+                f"<= {limit:g} s",
+                "VIX never crossed",
+            )
         else:
             delay = (ups[0] - crossed) if ups else float("inf")
-            start_check = is_true(f"scale-up starts within {prm['start_within_periods']} periods of VIX crossing "
-                                  f"{threshold:g} (s)", -limit <= delay <= limit, f"-{limit:g}..{limit:g} s",
-                                  round(delay, 4) if ups else "never")
+            start_check = is_true(
+                f"scale-up starts within {prm['start_within_periods']} periods of VIX crossing {threshold:g} (s)",
+                -limit <= delay <= limit,
+                f"-{limit:g}..{limit:g} s",
+                round(delay, 4) if ups else "never",
+            )
         peak = max(s[2] for s in pool.sizes)
         final = pool.sizes[-1][1]
         named = all("vix" in x.inputs and x.inputs["vix"] > 0 for x in scaler.decisions)
-        ctx.observe(peak_agents=peak, vix_crossed_at=round(crossed, 3) if crossed is not None else None,
-                    vix_peak=max((v for _t, v in series), default=None))
+        ctx.observe(
+            peak_agents=peak,
+            vix_crossed_at=round(crossed, 3) if crossed is not None else None,
+            vix_peak=max((v for _t, v in series), default=None),
+        )
         return [
             start_check,
             at_least("peak agents", peak, int(prm["min_peak"])),
-            is_true("back to baseline after the window", final == int(prm["baseline"]), f"{prm['baseline']} agents",
-                    final),
-            is_true("each scaling event names the VIX value behind it", bool(scaler.decisions) and named,
-                    "every event with its VIX", f"{len(scaler.decisions)} events"),
+            is_true(
+                "back to baseline after the window", final == int(prm["baseline"]), f"{prm['baseline']} agents", final
+            ),
+            is_true(
+                "each scaling event names the VIX value behind it",
+                bool(scaler.decisions) and named,
+                "every event with its VIX",
+                f"{len(scaler.decisions)} events",
+            ),
         ]

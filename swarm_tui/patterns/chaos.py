@@ -64,8 +64,7 @@ class MemoryLeak(Scenario):
         dispatcher = Dispatcher(swarm, RoundRobin(), capacity=4, timeout=float(prm["timeout_s"]))
         ctx.state["dispatcher"] = dispatcher
         count = int(float(prm["duration_s"]) / float(prm["interval_s"]))
-        await paced(ctx, dispatcher, count, float(prm["interval_s"]),
-                    lambda i: signal_task(ctx, "momentum", ["SPY"]))
+        await paced(ctx, dispatcher, count, float(prm["interval_s"]), lambda i: signal_task(ctx, "momentum", ["SPY"]))
         await ctx.clock.sleep(1.0)
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
@@ -79,10 +78,14 @@ class MemoryLeak(Scenario):
             peak = ctx.state.get("mem_peak", {}).get(target, 0.0)
             died_of_oom = agent.failed_at is not None
             ctx.observe(leaking_agent=target, peak_memory_mb=round(peak, 1), memory_limit_mb=limit)
-            checks.append(is_true("leaking agent killed at its memory limit",
-                                  died_of_oom and peak >= 0.9 * limit,
-                                  f"killed, memory reached >= 90 % of {limit:g} MB",
-                                  f"{'killed' if died_of_oom else 'alive'} at {peak:.0f} MB"))
+            checks.append(
+                is_true(
+                    "leaking agent killed at its memory limit",
+                    died_of_oom and peak >= 0.9 * limit,
+                    f"killed, memory reached >= 90 % of {limit:g} MB",
+                    f"{'killed' if died_of_oom else 'alive'} at {peak:.0f} MB",
+                )
+            )
         return checks + crash_recovery_checks(ctx, "memory-leak", None, outage_from_failure=True)
 
 
@@ -118,14 +121,25 @@ class CpuSpike(Scenario):
         health = LatencyHealth(swarm, enabled=ctx.on("health"))
         swarm.spawn(health.run(), name="latency health")
         ctx.schedule_faults(self.faults())
-        dispatcher = Dispatcher(swarm, LeastLoaded() if ctx.on("least_loaded") else RoundRobin(), capacity=4,
-                                timeout=float(prm["timeout_s"]), probe_interval_s=float(prm["probe_interval_s"]))
+        dispatcher = Dispatcher(
+            swarm,
+            LeastLoaded() if ctx.on("least_loaded") else RoundRobin(),
+            capacity=4,
+            timeout=float(prm["timeout_s"]),
+            probe_interval_s=float(prm["probe_interval_s"]),
+        )
         attempts: list[tuple[float, str, float]] = []  # (start, agent, latency ms)
         dispatcher.attempt_listeners.append(lambda a, ok, ms, t: attempts.append((t, a.id, ms)))
         ctx.state.update(dispatcher=dispatcher, health=health, attempts=attempts)
-        spawned = await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), float(prm["duration_s"]),
-                                  lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)},
-                                                 cost=float(prm["task_cost_s"]), cpu=True))
+        spawned = await open_loop(
+            ctx,
+            dispatcher,
+            lambda t: float(prm["rate"]),
+            float(prm["duration_s"]),
+            lambda i: Task(
+                op="work", data={"prices": ctx.market.window("SPY", WINDOW)}, cost=float(prm["task_cost_s"]), cpu=True
+            ),
+        )
         for task in spawned:
             await task
 
@@ -149,18 +163,30 @@ class CpuSpike(Scenario):
         degraded_at = next((t for t, a, s in marks if a == target and s == "degraded" and t >= t0), None)
         healthy_at = next((t for t, a, s in marks if a == target and s == "healthy" and t >= t1), None)
         rise = p95_during / p95_before if p95_before else 0.0
-        ctx.observe(slow_agent=target, p95_before_ms=round(p95_before, 3), p95_during_ms=round(p95_during, 3),
-                    share_before=round(share_before, 4), share_during=round(share_during, 4))
+        ctx.observe(
+            slow_agent=target,
+            p95_before_ms=round(p95_before, 3),
+            p95_during_ms=round(p95_during, 3),
+            share_before=round(share_before, 4),
+            share_during=round(share_during, 4),
+        )
         return [
             at_least("slow agent's p95 latency during the spike over before (x)", rise, float(prm["latency_rise"])),
-            at_most("slow agent's share of work during the spike over before (x)",
-                    share_during / share_before if share_before else 1.0, float(prm["share_drop"])),
-            is_true("marked degraded during the spike",
-                    degraded_at is not None and degraded_at - t0 <= float(prm["degraded_within_s"]),
-                    f"within {prm['degraded_within_s']} s",
-                    f"after {degraded_at - t0:.2f} s" if degraded_at is not None else "never"),
-            is_true("healthy again after the spike",
-                    healthy_at is not None and healthy_at - t1 <= float(prm["recovered_within_s"]),
-                    f"within {prm['recovered_within_s']} s",
-                    f"after {healthy_at - t1:.2f} s" if healthy_at is not None else "never"),
+            at_most(
+                "slow agent's share of work during the spike over before (x)",
+                share_during / share_before if share_before else 1.0,
+                float(prm["share_drop"]),
+            ),
+            is_true(
+                "marked degraded during the spike",
+                degraded_at is not None and degraded_at - t0 <= float(prm["degraded_within_s"]),
+                f"within {prm['degraded_within_s']} s",
+                f"after {degraded_at - t0:.2f} s" if degraded_at is not None else "never",
+            ),
+            is_true(
+                "healthy again after the spike",
+                healthy_at is not None and healthy_at - t1 <= float(prm["recovered_within_s"]),
+                f"within {prm['recovered_within_s']} s",
+                f"after {healthy_at - t1:.2f} s" if healthy_at is not None else "never",
+            ),
         ]

@@ -43,8 +43,9 @@ def by_role(specs: list[AgentSpec], role: str, *, need: int = 1, scenario: str =
     return found
 
 
-def start_failover(ctx: ScenarioContext, swarm: Swarm, *, replace: bool = True,
-                   detect: bool = True) -> tuple[HeartbeatDetector, Replacer]:
+def start_failover(
+    ctx: ScenarioContext, swarm: Swarm, *, replace: bool = True, detect: bool = True
+) -> tuple[HeartbeatDetector, Replacer]:
     """Heartbeat failure detection and replacement of failed agents."""
     detector = HeartbeatDetector(swarm, threshold=float(ctx.params.get("detector_threshold", 2.0)))
     replacer = Replacer(swarm, enabled=replace)
@@ -53,9 +54,16 @@ def start_failover(ctx: ScenarioContext, swarm: Swarm, *, replace: bool = True,
     return detector, replacer
 
 
-async def launch(ctx: ScenarioContext, topology: str | None = None, *, specs: list[AgentSpec] | None = None,
-                 feed: bool = True, replace: bool = True, detect: bool = True,
-                 faults: bool = True) -> tuple[Swarm, list[Agent]]:
+async def launch(
+    ctx: ScenarioContext,
+    topology: str | None = None,
+    *,
+    specs: list[AgentSpec] | None = None,
+    feed: bool = True,
+    replace: bool = True,
+    detect: bool = True,
+    faults: bool = True,
+) -> tuple[Swarm, list[Agent]]:
     """The usual start of a scenario: a swarm, market history, the agents deployed, failure
     detection and replacement, the market feed (every ``tick_s``) and the fault schedule."""
     swarm = ctx.make_swarm(topology or ctx.scenario.topology)
@@ -88,26 +96,45 @@ def signal_data(ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | 
         raise ScenarioError(f"{ctx.scenario.id}: a {strategy} task needs a symbol")
     if strategy == "pairs":
         a, b = (symbols[0], symbols[1]) if len(symbols) > 1 else (symbols[0], "QQQ")
-        return {"strategy": "pairs", "symbol_a": a, "symbol_b": b,
-                "prices_a": market.window(a, WINDOW), "prices_b": market.window(b, WINDOW)}
+        return {
+            "strategy": "pairs",
+            "symbol_a": a,
+            "symbol_b": b,
+            "prices_a": market.window(a, WINDOW),
+            "prices_b": market.window(b, WINDOW),
+        }
     if strategy == "arbitrage":
         s = symbols[0]
         tick = market.last
-        return {"strategy": "arbitrage", "symbol": s, "price_a": tick.prices.get(s, 0.0),
-                "price_b": tick.venue_b.get(s, 0.0)}
+        return {
+            "strategy": "arbitrage",
+            "symbol": s,
+            "price_a": tick.prices.get(s, 0.0),
+            "price_b": tick.venue_b.get(s, 0.0),
+        }
     return {"strategy": strategy, "symbol": symbols[0], "prices": market.window(symbols[0], WINDOW)}
 
 
-def signal_task(ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | list[str],
-                cost: float = 0.0, **meta: Any) -> Task:
-    return Task(op="signal", data=signal_data(ctx, strategy, symbols),
-                cap=STRATEGY_CAPABILITY.get(strategy), cost=cost,
-                meta={"strategy": strategy, "symbols": list(symbols), **meta})
+def signal_task(
+    ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | list[str], cost: float = 0.0, **meta: Any
+) -> Task:
+    return Task(
+        op="signal",
+        data=signal_data(ctx, strategy, symbols),
+        cap=STRATEGY_CAPABILITY.get(strategy),
+        cost=cost,
+        meta={"strategy": strategy, "symbols": list(symbols), **meta},
+    )
 
 
-async def open_loop(ctx: ScenarioContext, dispatcher: Dispatcher, rate: Callable[[float], float],
-                    duration: float, make_task: Callable[[int], Task],
-                    on_arrival: Callable[[float], None] | None = None) -> list[asyncio.Task[TaskRecord]]:
+async def open_loop(
+    ctx: ScenarioContext,
+    dispatcher: Dispatcher,
+    rate: Callable[[float], float],
+    duration: float,
+    make_task: Callable[[int], Task],
+    on_arrival: Callable[[float], None] | None = None,
+) -> list[asyncio.Task[TaskRecord]]:
     """Poisson arrivals at ``rate(t)`` per second for ``duration`` seconds (seeded)."""
     rng = ctx.rng
     start = ctx.clock.now()
@@ -130,8 +157,9 @@ async def open_loop(ctx: ScenarioContext, dispatcher: Dispatcher, rate: Callable
     return spawned
 
 
-async def paced(ctx: ScenarioContext, dispatcher: Dispatcher, count: int, interval: float,
-                make_task: Callable[[int], Task]) -> list[TaskRecord]:
+async def paced(
+    ctx: ScenarioContext, dispatcher: Dispatcher, count: int, interval: float, make_task: Callable[[int], Task]
+) -> list[TaskRecord]:
     """``count`` tasks at a fixed interval; waits for all of them to finish."""
     spawned = []
     for i in range(count):
@@ -169,8 +197,19 @@ class Trader:
         price, fee = self.broker.execute(book, symbol, side, qty, mid)
         self.by_agent.book(agent).apply_fill(symbol, side, qty, price, fee)
         self.trades[book] = self.trades.get(book, 0) + 1
-        self.ctx.bus.publish(TradeExecuted(t=self.ctx.clock.now(), scenario=self.ctx.scenario.id, agent=agent,
-                                           strategy=book, symbol=symbol, side=side, qty=qty, price=price, fee=fee))
+        self.ctx.bus.publish(
+            TradeExecuted(
+                t=self.ctx.clock.now(),
+                scenario=self.ctx.scenario.id,
+                agent=agent,
+                strategy=book,
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                price=price,
+                fee=fee,
+            )
+        )
 
     def target(self, book: str, agent: str, symbol: str, action: str, qty: float, mid: float) -> bool:
         """Move the book's position in ``symbol`` to +qty (buy), -qty (sell); hold keeps it."""
@@ -185,8 +224,9 @@ class Trader:
         self._fill(book, agent, symbol, BUY if delta > 0 else SELL, abs(delta), mid)
         return True
 
-    def arbitrage(self, book: str, agent: str, symbol: str, action: str, qty: float,
-                  price_a: float, price_b: float) -> bool:
+    def arbitrage(
+        self, book: str, agent: str, symbol: str, action: str, qty: float, price_a: float, price_b: float
+    ) -> bool:
         """Buy on the cheap venue and sell on the dear one at once (realized at once)."""
         if action not in (BUY, SELL):
             return False

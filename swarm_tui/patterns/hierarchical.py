@@ -49,8 +49,9 @@ def via_coordinator(ctx: ScenarioContext, swarm: Swarm, timeout: float, *, share
             raise RequestFailed("no live coordinator")
         coord = coordinators[0]
         await swarm.request(coord, "forward", {"to": worker.id}, timeout=timeout)
-        value = await swarm.request(worker, task.op, task.data, cap=task.cap, cost=task.cost,
-                                    src=coord.id, timeout=timeout)
+        value = await swarm.request(
+            worker, task.op, task.data, cap=task.cap, cost=task.cost, src=coord.id, timeout=timeout
+        )
         if share:
             symbol = task.data.get("symbol", "")
             note = {"type": "tick", "prices": {symbol: ctx.market.last.prices.get(symbol, 0.0)}}
@@ -90,11 +91,22 @@ class CoordinatorWorkers(Scenario):
         by_role(specs, "coordinator", scenario=self.id)
         by_role(specs, "worker", need=2, scenario=self.id)
         swarm, _ = await launch(ctx, _topology(ctx), specs=specs)
-        dispatcher = Dispatcher(swarm, RoundRobin(), role="worker", capacity=2, timeout=prm["timeout_s"],
-                                send=via_coordinator(ctx, swarm, prm["timeout_s"]))
+        dispatcher = Dispatcher(
+            swarm,
+            RoundRobin(),
+            role="worker",
+            capacity=2,
+            timeout=prm["timeout_s"],
+            send=via_coordinator(ctx, swarm, prm["timeout_s"]),
+        )
         ctx.state["dispatcher"] = dispatcher
-        await paced(ctx, dispatcher, int(prm["tasks"]), float(prm["interval_s"]),
-                    lambda i: signal_task(ctx, "momentum", ["SPY"]))
+        await paced(
+            ctx,
+            dispatcher,
+            int(prm["tasks"]),
+            float(prm["interval_s"]),
+            lambda i: signal_task(ctx, "momentum", ["SPY"]),
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         swarm = ctx.swarm
@@ -110,11 +122,15 @@ class CoordinatorWorkers(Scenario):
         idle = [w.id for w in workers if got[w.id] == 0]
         ctx.observe(worker_to_worker_messages=w2w, tasks_per_worker={w.id: got[w.id] for w in workers})
         return [
-            is_true("coordinator linked to every worker", coord_links == len(workers),
-                    f"{len(workers)} links", coord_links),
-            is_true("each worker linked only to the coordinator",
-                    bool(worker_links) and all(x == 1 for x in worker_links),
-                    "1 link each", f"{min(worker_links, default=0)}..{max(worker_links, default=0)}"),
+            is_true(
+                "coordinator linked to every worker", coord_links == len(workers), f"{len(workers)} links", coord_links
+            ),
+            is_true(
+                "each worker linked only to the coordinator",
+                bool(worker_links) and all(x == 1 for x in worker_links),
+                "1 link each",
+                f"{min(worker_links, default=0)}..{max(worker_links, default=0)}",
+            ),
             Check("worker-to-worker messages", w2w == 0, "== 0", w2w),
             is_true("all tasks complete", done == int(ctx.params["tasks"]), f"{ctx.params['tasks']}", done),
             is_true("every worker got work", not idle, "no idle worker", ",".join(idle) or "all worked"),
@@ -127,8 +143,10 @@ class MultiStrategy(Scenario):
     pattern = "hierarchical"
     topology = "hierarchical"
     title = "Multi-strategy specialists"
-    summary = ("A coordinator routes 40 tasks by capability to momentum, mean-reversion, forecaster and "
-               "risk specialists; orders pass the risk specialist.")
+    summary = (
+        "A coordinator routes 40 tasks by capability to momentum, mean-reversion, forecaster and "
+        "risk specialists; orders pass the risk specialist."
+    )
     defaults = {
         "agents": [
             COORDINATOR,
@@ -159,9 +177,16 @@ class MultiStrategy(Scenario):
         swarm, _ = await launch(ctx, specs=specs)
         trader = Trader(ctx)
         routed = ctx.on("capability_routing")
-        dispatcher = Dispatcher(swarm, RoundRobin() if routed else RandomChoice(ctx.seed), role="worker", capacity=2,
-                                timeout=prm["timeout_s"], match_capability=routed, retry_errors=False,
-                                send=via_coordinator(ctx, swarm, prm["timeout_s"], share=False))
+        dispatcher = Dispatcher(
+            swarm,
+            RoundRobin() if routed else RandomChoice(ctx.seed),
+            role="worker",
+            capacity=2,
+            timeout=prm["timeout_s"],
+            match_capability=routed,
+            retry_errors=False,
+            send=via_coordinator(ctx, swarm, prm["timeout_s"], share=False),
+        )
         ctx.state.update(dispatcher=dispatcher, orders=[])
         orders: list[dict[str, Any]] = ctx.state["orders"]
         limits = dict(prm["limits"])
@@ -174,17 +199,37 @@ class MultiStrategy(Scenario):
             order = {"symbol": symbol, "side": side, "qty": qty, "price": price}
             verdict: dict[str, Any] = {"approved": True, "reason": "no risk check"}
             if ctx.on("risk_checks"):
-                rec = await dispatcher.submit(Task(op="risk_check", cap="risk_assessment",
-                                                   data={"order": order, "positions": positions, "limits": limits}))
+                rec = await dispatcher.submit(
+                    Task(
+                        op="risk_check",
+                        cap="risk_assessment",
+                        data={"order": order, "positions": positions, "limits": limits},
+                    )
+                )
                 verdict = rec.value if rec.ok else {"approved": False, "reason": f"risk check failed: {rec.error}"}
             executed = bool(verdict.get("approved"))
             if executed:
                 trader.target(strategy, strategy, symbol, side, qty, price)
             else:
-                swarm.publish(OrderVetoed(t=ctx.clock.now(), agent=strategy, symbol=symbol, side=side, qty=qty,
-                                          reason=str(verdict.get("reason"))))
-            orders.append({**order, "strategy": strategy, "executed": executed,
-                           "reason": verdict.get("reason"), "risk_checked": ctx.on("risk_checks")})
+                swarm.publish(
+                    OrderVetoed(
+                        t=ctx.clock.now(),
+                        agent=strategy,
+                        symbol=symbol,
+                        side=side,
+                        qty=qty,
+                        reason=str(verdict.get("reason")),
+                    )
+                )
+            orders.append(
+                {
+                    **order,
+                    "strategy": strategy,
+                    "executed": executed,
+                    "reason": verdict.get("reason"),
+                    "risk_checked": ctx.on("risk_checks"),
+                }
+            )
 
         async def one(i: int) -> None:
             strategy, symbol = self.PLAN[i % len(self.PLAN)]
@@ -198,8 +243,8 @@ class MultiStrategy(Scenario):
             await ctx.clock.sleep(float(prm["interval_s"]))
         # A task whose capability nobody has, and an order far over the position limit.
         ctx.state["unroutable"] = await dispatcher.submit(
-            Task(op="signal", cap=str(prm["unroutable_capability"]),
-                 data=signal_data(ctx, "arbitrage", ["AAPL"])))
+            Task(op="signal", cap=str(prm["unroutable_capability"]), data=signal_data(ctx, "arbitrage", ["AAPL"]))
+        )
         await place("SPY", BUY, float(prm["oversize_qty"]), "oversize")
         ctx.state["oversize"] = orders[-1]
         for task in spawned:
@@ -218,11 +263,18 @@ class MultiStrategy(Scenario):
         ctx.observe(capability_match=round(share, 4))
         return [
             at_least("tasks handled by an agent with the capability", share, 1.0),
-            is_true("task with an unknown capability rejected with a reason",
-                    unroutable.outcome == "rejected" and bool(unroutable.error),
-                    "rejected, with a reason", f"{unroutable.outcome}: {unroutable.error or '-'}"),
-            is_true("order over the position limit vetoed", not oversize["executed"],
-                    "vetoed", f"{'executed' if oversize['executed'] else 'vetoed'}: {oversize['reason']}"),
+            is_true(
+                "task with an unknown capability rejected with a reason",
+                unroutable.outcome == "rejected" and bool(unroutable.error),
+                "rejected, with a reason",
+                f"{unroutable.outcome}: {unroutable.error or '-'}",
+            ),
+            is_true(
+                "order over the position limit vetoed",
+                not oversize["executed"],
+                "vetoed",
+                f"{'executed' if oversize['executed'] else 'vetoed'}: {oversize['reason']}",
+            ),
             Check("orders executed without a risk check", unchecked == 0, "== 0", unchecked),
         ]
 
@@ -250,14 +302,27 @@ class LoadBalancing(Scenario):
         prm = ctx.params
         swarm, _ = await launch(ctx)
         on = ctx.on("least_loaded")
-        dispatcher = Dispatcher(swarm, LeastLoaded() if on else RoundRobin(), role="worker", capacity=1,
-                                pinned=not on, timeout=prm["timeout_s"],
-                                send=via_coordinator(ctx, swarm, prm["timeout_s"], share=False))
+        dispatcher = Dispatcher(
+            swarm,
+            LeastLoaded() if on else RoundRobin(),
+            role="worker",
+            capacity=1,
+            pinned=not on,
+            timeout=prm["timeout_s"],
+            send=via_coordinator(ctx, swarm, prm["timeout_s"], share=False),
+        )
         ctx.state["dispatcher"] = dispatcher
-        costs = [ctx.rng.lognormvariate(0.0, float(prm["cost_sigma"])) * float(prm["cost_median_s"])
-                 for _ in range(int(prm["tasks"]))]
-        await paced(ctx, dispatcher, len(costs), float(prm["interval_s"]),
-                    lambda i: Task(op="work", data={"prices": ctx.market.window("AAPL", WINDOW)}, cost=costs[i]))
+        costs = [
+            ctx.rng.lognormvariate(0.0, float(prm["cost_sigma"])) * float(prm["cost_median_s"])
+            for _ in range(int(prm["tasks"]))
+        ]
+        await paced(
+            ctx,
+            dispatcher,
+            len(costs),
+            float(prm["interval_s"]),
+            lambda i: Task(op="work", data={"prices": ctx.market.window("AAPL", WINDOW)}, cost=costs[i]),
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         d = ctx.state["dispatcher"]
@@ -269,11 +334,15 @@ class LoadBalancing(Scenario):
         shares = {a: round(100.0 * w / total, 3) for a, w in sorted(work.items())} if total else {}
         largest = max(shares.values(), default=100.0)
         waits = [r.wait * 1000.0 for r in d.records]
-        ctx.observe(work_share_pct=shares, queue_wait_ms={"p50": p(waits, 50), "p95": p(waits, 95)},
-                    idle_wait_s=round(d.idle_wait_s, 4))
+        ctx.observe(
+            work_share_pct=shares,
+            queue_wait_ms={"p50": p(waits, 50), "p95": p(waits, 95)},
+            idle_wait_s=round(d.idle_wait_s, 4),
+        )
         return [
             at_most("largest share of the work (%)", largest, float(ctx.params["max_share_pct"])),
-            Check("time a task waited while a worker sat idle (s)", d.idle_wait_s <= 1e-9, "== 0",
-                  round(d.idle_wait_s, 4)),
+            Check(
+                "time a task waited while a worker sat idle (s)", d.idle_wait_s <= 1e-9, "== 0", round(d.idle_wait_s, 4)
+            ),
             is_true("all tasks complete", len(ok) == len(d.records), f"{len(d.records)}", len(ok)),
         ]

@@ -48,10 +48,12 @@ class _Steady(Scenario):
     async def _start(self, ctx: ScenarioContext, *, keep_records: bool = False) -> Dispatcher:
         from swarm_tui.engine.scenario import expand_agents
 
-        swarm, _ = await launch(ctx, specs=expand_agents(self._specs(ctx)), replace=ctx.on("failover"),
-                                detect=ctx.on("failover"))
-        dispatcher = Dispatcher(swarm, LeastLoaded(), capacity=4, timeout=float(ctx.params["timeout_s"]),
-                                keep_records=keep_records)
+        swarm, _ = await launch(
+            ctx, specs=expand_agents(self._specs(ctx)), replace=ctx.on("failover"), detect=ctx.on("failover")
+        )
+        dispatcher = Dispatcher(
+            swarm, LeastLoaded(), capacity=4, timeout=float(ctx.params["timeout_s"]), keep_records=keep_records
+        )
         ctx.state["dispatcher"] = dispatcher
         return dispatcher
 
@@ -76,8 +78,13 @@ class LargeSwarm(_Steady):
         prm = ctx.params
         dispatcher = await self._start(ctx)
         rate = float(prm["rate_per_agent"]) * int(prm["size"])
-        spawned = await open_loop(ctx, dispatcher, lambda t: rate, float(prm["duration_s"]),
-                                  lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)}))
+        spawned = await open_loop(
+            ctx,
+            dispatcher,
+            lambda t: rate,
+            float(prm["duration_s"]),
+            lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)}),
+        )
         await asyncio.gather(*spawned)
         await ctx.clock.sleep(2 * float(prm["heartbeat_s"]) * 3)
 
@@ -89,11 +96,13 @@ class LargeSwarm(_Steady):
         return [
             at_least("success rate", summary["success_rate"], float(ctx.params["min_success_rate"])),
             is_true("every crashed agent replaced", replaced == len(crashed), f"{len(crashed)}", replaced),
-            is_true("the swarm is back to full size", len(swarm.live()) == int(ctx.params["size"]),
-                    f"{ctx.params['size']} live", len(swarm.live())),
+            is_true(
+                "the swarm is back to full size",
+                len(swarm.live()) == int(ctx.params["size"]),
+                f"{ctx.params['size']} live",
+                len(swarm.live()),
+            ),
         ]
-
-
 
 
 # -- the soak --------------------------------------------------------------------------------------
@@ -102,8 +111,15 @@ class LargeSwarm(_Steady):
 TERMINAL_OUTCOMES = frozenset({"ok", "error", "lost", "rejected", "shed"})
 # The numbers of the standard metrics block that a run with tasks must have (no None, no NaN).
 # recovery_s, detection_s and availability are None by design in a run without faults.
-EXPECTED_NUMBERS = ("decisions", "success_rate", "latency_ms.p50", "latency_ms.p95", "latency_ms.p99",
-                    "throughput_per_s", "retries")
+EXPECTED_NUMBERS = (
+    "decisions",
+    "success_rate",
+    "latency_ms.p50",
+    "latency_ms.p95",
+    "latency_ms.p99",
+    "throughput_per_s",
+    "retries",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +163,7 @@ class MemoryLog:
         return [MemorySample(self._t[i], self._rss[i], self._traced[i], self._live[i]) for i in range(self.n)]
 
 
-def window_growth(samples: Sequence[tuple[float, float]], duration: float,
-                  window: float) -> tuple[float, float, float]:
+def window_growth(samples: Sequence[tuple[float, float]], duration: float, window: float) -> tuple[float, float, float]:
     """Mean of the samples taken in the first ``window`` seconds of a run, ``(0, window]``, and in
     the last, ``(duration - window, duration]``, and the growth from the one to the other
     (``last / first - 1``). ``samples`` are ``(t, value)`` with ``t`` in seconds since the start.
@@ -222,15 +237,24 @@ class TaskLedger:
     def complete(self) -> bool:
         """Every launched task returned with a final outcome and finished exactly once, no other."""
         returned = sum(self.returned.values())
-        return (self.launched > 0 and returned == self.launched and set(self.returned) <= TERMINAL_OUTCOMES
-                and self.returned == self.finished and self.watermark == self.launched and not self._ahead
-                and self.duplicates == 0 and self.unknown == 0)
+        return (
+            self.launched > 0
+            and returned == self.launched
+            and set(self.returned) <= TERMINAL_OUTCOMES
+            and self.returned == self.finished
+            and self.watermark == self.launched
+            and not self._ahead
+            and self.duplicates == 0
+            and self.unknown == 0
+        )
 
     def describe(self) -> str:
-        return (f"{self.launched} launched, {sum(self.returned.values())} returned, "
-                f"{sum(self.finished.values())} finished; {self.unfinished} unaccounted, "
-                f"{self.duplicates} twice, {self.unknown} unknown; "
-                + ", ".join(f"{k} {v}" for k, v in sorted(self.returned.items())))
+        return (
+            f"{self.launched} launched, {sum(self.returned.values())} returned, "
+            f"{sum(self.finished.values())} finished; {self.unfinished} unaccounted, "
+            f"{self.duplicates} twice, {self.unknown} unknown; "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.returned.items()))
+        )
 
 
 def _dig(block: dict[str, Any], dotted: str) -> Any:
@@ -300,8 +324,10 @@ class Soak(_Steady):
     id = "lab.soak"
     title = "Soak"
     summary = "100 agents for an hour of scenario time: memory flat, results complete."
-    mechanism_help = {"bounded_history": "no per-task history is kept over a long run "
-                                         "(off: every finished task and its record are kept)"}
+    mechanism_help = {
+        "bounded_history": "no per-task history is kept over a long run "
+        "(off: every finished task and its record are kept)"
+    }
     defaults = {
         "size": 100,
         "duration_s": 3600.0,
@@ -401,20 +427,41 @@ class Soak(_Steady):
         missing = missing_numbers(summary)
         ctx.observe(tasks_launched=ledger.launched, memory_samples=len(samples), min_live_agents=min_live)
         return [
-            Check("process memory (RSS) growth, first to last 10 minutes (wall-process measure)",
-                  growth is not None and growth < max_growth, f"< {max_growth:g}",
-                  round(growth, 4) if growth is not None else "not measured"),
-            is_true("a memory sample at the end of every minute of the hour",
-                    [s.t for s in samples] == [round(k * period, 6) for k in range(1, memory.capacity + 1)],
-                    f"{memory.capacity} samples, every {period:g} s", len(samples)),
+            Check(
+                "process memory (RSS) growth, first to last 10 minutes (wall-process measure)",
+                growth is not None and growth < max_growth,
+                f"< {max_growth:g}",
+                round(growth, 4) if growth is not None else "not measured",
+            ),
+            is_true(
+                "a memory sample at the end of every minute of the hour",
+                [s.t for s in samples] == [round(k * period, 6) for k in range(1, memory.capacity + 1)],
+                f"{memory.capacity} samples, every {period:g} s",
+                len(samples),
+            ),
             at_least("live agents at every sample", min_live, int(prm["size"])),
-            is_true("the load ran the whole hour", abs(ledger.launched - expected_tasks) <= 0.05 * expected_tasks,
-                    f"about {expected_tasks:.0f} tasks launched (within 5 %)", ledger.launched),
-            is_true("every task launched is accounted for exactly once", ledger.complete(),
-                    "each returned and finished once (ok, error, lost, rejected)", ledger.describe()),
-            equals("the metrics' outcomes agree with the ledger", dict(sorted(summary["outcomes"].items())),
-                   dict(sorted(ledger.finished.items()))),
-            is_true("every figure of the metrics is present", not missing, "no None or NaN",
-                    ", ".join(missing) or "all present"),
+            is_true(
+                "the load ran the whole hour",
+                abs(ledger.launched - expected_tasks) <= 0.05 * expected_tasks,
+                f"about {expected_tasks:.0f} tasks launched (within 5 %)",
+                ledger.launched,
+            ),
+            is_true(
+                "every task launched is accounted for exactly once",
+                ledger.complete(),
+                "each returned and finished once (ok, error, lost, rejected)",
+                ledger.describe(),
+            ),
+            equals(
+                "the metrics' outcomes agree with the ledger",
+                dict(sorted(summary["outcomes"].items())),
+                dict(sorted(ledger.finished.items())),
+            ),
+            is_true(
+                "every figure of the metrics is present",
+                not missing,
+                "no None or NaN",
+                ", ".join(missing) or "all present",
+            ),
             at_least("success rate", summary["success_rate"], float(prm["min_success_rate"])),
         ]

@@ -44,8 +44,14 @@ def _decide_sender(ctx: ScenarioContext, trader: Trader | None, timeout: float, 
 
     async def send(agent: Agent, task: Task) -> Any:
         symbol = agent.spec.symbols[0] if agent.spec.symbols else "SPY"
-        value = await swarm.request(agent, "signal", signal_data(ctx, agent.spec.resolved_strategy, [symbol]),
-                                    cap=task.cap, cost=task.cost, timeout=timeout)
+        value = await swarm.request(
+            agent,
+            "signal",
+            signal_data(ctx, agent.spec.resolved_strategy, [symbol]),
+            cap=task.cap,
+            cost=task.cost,
+            timeout=timeout,
+        )
         price = ctx.market.last.prices.get(symbol, 0.0)
         if share:
             for peer in swarm.topology.links(agent.id):
@@ -80,11 +86,17 @@ class EqualCoordination(Scenario):
         swarm, _ = await launch(ctx)
         trader = Trader(ctx)
         policy = RoundRobin() if ctx.on("round_robin") else FirstAvailable()
-        dispatcher = Dispatcher(swarm, policy, capacity=4, timeout=prm["timeout_s"],
-                                send=_decide_sender(ctx, trader, prm["timeout_s"]))
+        dispatcher = Dispatcher(
+            swarm, policy, capacity=4, timeout=prm["timeout_s"], send=_decide_sender(ctx, trader, prm["timeout_s"])
+        )
         ctx.state["dispatcher"] = dispatcher
-        await paced(ctx, dispatcher, int(prm["decisions"]), float(prm["interval_s"]),
-                    lambda i: Task(op="signal", cap="momentum_detection"))
+        await paced(
+            ctx,
+            dispatcher,
+            int(prm["decisions"]),
+            float(prm["interval_s"]),
+            lambda i: Task(op="signal", cap="momentum_detection"),
+        )
         ctx.observe(pnl=trader.summary())
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
@@ -101,10 +113,13 @@ class EqualCoordination(Scenario):
         ctx.observe(work_share_pct=shares, links={a.id: d for a, d in zip(live, degrees, strict=True)})
         summary = ctx.metrics.summary(ctx.clock.now())
         return [
-            is_true("every agent linked to every other", bool(degrees) and all(d == n - 1 for d in degrees),
-                    f"{n - 1} links each", f"{min(degrees, default=0)}..{max(degrees, default=0)}"),
-            at_most("largest deviation from an equal share (points)", deviation,
-                    float(prm["share_tolerance_points"])),
+            is_true(
+                "every agent linked to every other",
+                bool(degrees) and all(d == n - 1 for d in degrees),
+                f"{n - 1} links each",
+                f"{min(degrees, default=0)}..{max(degrees, default=0)}",
+            ),
+            at_most("largest deviation from an equal share (points)", deviation, float(prm["share_tolerance_points"])),
             at_least("success rate", summary["success_rate"], float(prm["min_success_rate"])),
             at_most("p95 decision latency (ms)", summary["latency_ms"]["p95"], latency_budget_ms(ctx)),
         ]
@@ -141,8 +156,9 @@ class Consensus(Scenario):
 
         async def ask(agent: Agent, window: list[float]) -> tuple[str, dict[str, Any] | None]:
             try:
-                value = await swarm.request(agent, "vote", {"prices": window}, cap="forecast",
-                                            timeout=float(prm["vote_timeout_s"]))
+                value = await swarm.request(
+                    agent, "vote", {"prices": window}, cap="forecast", timeout=float(prm["vote_timeout_s"])
+                )
                 return agent.id, value
             except (RequestFailed, AgentError):
                 return agent.id, None
@@ -168,15 +184,36 @@ class Consensus(Scenario):
             agreeing = sum(1 for v in votes.values() if v == decision) if decision else 0
             traded = False
             if decision in (BUY, SELL):
-                traded = trader.target("consensus", "swarm", symbol, decision, 10,
-                                       ctx.market.last.prices[symbol])
-            rounds.append({"round": r, "votes": votes, "honest": honest, "decision": decision,
-                           "agreeing": agreeing, "reached": measured.reached, "split": measured.split,
-                           "traded": traded})
-            ctx.record_decision("vote", ok=decision is not None, submitted=submitted,
-                                outcome=None if decision is not None else "no-quorum")
-            swarm.publish(QuorumDecision(t=ctx.clock.now(), round=r, votes=votes, decision=decision or "none",
-                                         agreeing=agreeing, quorum=quorum, reached=measured.reached))
+                traded = trader.target("consensus", "swarm", symbol, decision, 10, ctx.market.last.prices[symbol])
+            rounds.append(
+                {
+                    "round": r,
+                    "votes": votes,
+                    "honest": honest,
+                    "decision": decision,
+                    "agreeing": agreeing,
+                    "reached": measured.reached,
+                    "split": measured.split,
+                    "traded": traded,
+                }
+            )
+            ctx.record_decision(
+                "vote",
+                ok=decision is not None,
+                submitted=submitted,
+                outcome=None if decision is not None else "no-quorum",
+            )
+            swarm.publish(
+                QuorumDecision(
+                    t=ctx.clock.now(),
+                    round=r,
+                    votes=votes,
+                    decision=decision or "none",
+                    agreeing=agreeing,
+                    quorum=quorum,
+                    reached=measured.reached,
+                )
+            )
             await ctx.clock.sleep_until(start + (r + 1) * float(prm["interval_s"]))
         ctx.observe(vote_split=dict(Counter(x["split"] for x in rounds)), pnl=trader.summary())
 
@@ -193,8 +230,12 @@ class Consensus(Scenario):
             Check("trades executed without a quorum", violations == 0, "== 0", violations),
             Check("executed decisions that differ from the honest signal", mismatches == 0, "== 0", mismatches),
             at_least("rounds that reached a quorum", reached, float(prm["min_quorum_rate"])),
-            is_true("vote split recorded for every round", recorded == len(rounds) and len(rounds) > 0,
-                    f"{len(rounds)} rounds", recorded),
+            is_true(
+                "vote split recorded for every round",
+                recorded == len(rounds) and len(rounds) > 0,
+                f"{len(rounds)} rounds",
+                recorded,
+            ),
         ]
 
 
@@ -222,21 +263,28 @@ class Failover(Scenario):
     async def run(self, ctx: ScenarioContext) -> None:
         prm = ctx.params
         swarm, _ = await launch(ctx, replace=ctx.on("failover"), detect=ctx.on("failover"))
-        dispatcher = Dispatcher(swarm, RoundRobin(), capacity=4, timeout=prm["timeout_s"],
-                                retry=ctx.on("retry"),
-                                send=_decide_sender(ctx, None, prm["timeout_s"], share=False))
+        dispatcher = Dispatcher(
+            swarm,
+            RoundRobin(),
+            capacity=4,
+            timeout=prm["timeout_s"],
+            retry=ctx.on("retry"),
+            send=_decide_sender(ctx, None, prm["timeout_s"], share=False),
+        )
         ctx.state["dispatcher"] = dispatcher
         count = int(float(prm["duration_s"]) / float(prm["interval_s"]))
-        await paced(ctx, dispatcher, count, float(prm["interval_s"]),
-                    lambda i: Task(op="signal", cap="momentum_detection"))
+        await paced(
+            ctx, dispatcher, count, float(prm["interval_s"]), lambda i: Task(op="signal", cap="momentum_detection")
+        )
         await ctx.clock.sleep(1.0)
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         return crash_recovery_checks(ctx, "crash", float(ctx.params["detect_intervals"]))
 
 
-def crash_recovery_checks(ctx: ScenarioContext, kind: str, detect_intervals: float | None,
-                          *, outage_from_failure: bool = False) -> list[Check]:
+def crash_recovery_checks(
+    ctx: ScenarioContext, kind: str, detect_intervals: float | None, *, outage_from_failure: bool = False
+) -> list[Check]:
     """Detection within N heartbeat intervals, 0 decisions lost, a linked replacement in budget.
 
     Recovery is timed from the fault, or (``outage_from_failure``) from the moment the agent was
@@ -254,25 +302,43 @@ def crash_recovery_checks(ctx: ScenarioContext, kind: str, detect_intervals: flo
     hb = swarm.heartbeat_s
     if detect_intervals is not None:
         if failed.failed_at is None:
-            checks.append(Check(f"{kind} detected within {detect_intervals:g} heartbeat intervals", False,
-                                f"<= {detect_intervals * hb:g} s", "not detected"))
+            checks.append(
+                Check(
+                    f"{kind} detected within {detect_intervals:g} heartbeat intervals",
+                    False,
+                    f"<= {detect_intervals * hb:g} s",
+                    "not detected",
+                )
+            )
         else:
-            checks.append(at_most(f"{kind} detected within {detect_intervals:g} heartbeat intervals (s)",
-                                  failed.failed_at - t_fault, detect_intervals * hb))
+            checks.append(
+                at_most(
+                    f"{kind} detected within {detect_intervals:g} heartbeat intervals (s)",
+                    failed.failed_at - t_fault,
+                    detect_intervals * hb,
+                )
+            )
     checks.append(Check("decisions lost", lost == 0, "== 0", lost))
     replacement = next((a for a in swarm.agents.values() if a.replaces == target and a.live), None)
     budget = recovery_budget_s(ctx)
     if replacement is None or replacement.ready_at is None:
-        checks.append(Check("replacement healthy and re-linked within the recovery budget", False,
-                            f"<= {budget:g} s", "no replacement"))
+        checks.append(
+            Check(
+                "replacement healthy and re-linked within the recovery budget",
+                False,
+                f"<= {budget:g} s",
+                "no replacement",
+            )
+        )
         return checks
     outage = failed.failed_at if (outage_from_failure and failed.failed_at is not None) else t_fault
     rto = replacement.ready_at - outage
     links = swarm.topology.degree(replacement.id)
     expected_links = len(swarm.topology) - 1
     ctx.observe(rto_s=round(rto, 4), replacement=replacement.id)
-    checks.append(is_true("replacement re-linked to every peer", links == expected_links,
-                          f"{expected_links} links", links))
+    checks.append(
+        is_true("replacement re-linked to every peer", links == expected_links, f"{expected_links} links", links)
+    )
     checks.append(at_most("recovery time, failure to healthy replacement (s)", rto, budget))
     return checks
 
@@ -285,8 +351,10 @@ class Partition(Scenario):
     title = "Partition"
     summary = "A 5-agent mesh split 3/2: the majority keeps trading, the minority cannot; views heal."
     defaults = {
-        "agents": [{"kind": "momentum", "symbol": s, "params": {"threshold": 0.005}}
-                   for s in ("SPY", "QQQ", "AAPL", "TSLA", "SPY")],
+        "agents": [
+            {"kind": "momentum", "symbol": s, "params": {"threshold": 0.005}}
+            for s in ("SPY", "QQQ", "AAPL", "TSLA", "SPY")
+        ],
         "duration_s": 30.0,
         "decide_s": 0.5,
         "gossip_s": 0.5,
@@ -295,8 +363,7 @@ class Partition(Scenario):
         "tick_s": 0.5,
         "heal_budget_s": 3.0,
     }
-    default_faults = [{"kind": "partition", "at": 10.0, "duration": 10.0,
-                       "groups": [["#1", "#2", "#3"], ["#4", "#5"]]}]
+    default_faults = [{"kind": "partition", "at": 10.0, "duration": 10.0, "groups": [["#1", "#2", "#3"], ["#4", "#5"]]}]
     mechanism_help = {"quorum": "a trade commits only with acks from a majority (off: trade alone)"}
 
     async def run(self, ctx: ScenarioContext) -> None:
@@ -342,8 +409,9 @@ class Partition(Scenario):
             symbol = a.spec.symbols[0]
             submitted = ctx.clock.now()
             try:
-                value = await swarm.request(a, "signal", signal_data(ctx, "momentum", [symbol]),
-                                            cap="momentum_detection", timeout=2.0)
+                value = await swarm.request(
+                    a, "signal", signal_data(ctx, "momentum", [symbol]), cap="momentum_detection", timeout=2.0
+                )
             except (RequestFailed, AgentError) as exc:
                 ctx.record_decision("signal", ok=False, submitted=submitted, agent=a.id, error=str(exc))
                 return
@@ -379,19 +447,30 @@ class Partition(Scenario):
         major_trades = sum(1 for _, a in during if a in major)
         minor_trades = sum(1 for _, a in during if a in minor)
         full = len(ctx.state["agents"]) - 1
-        healed_at = next((t for t, view in ctx.state["views"]
-                          if t > t1 and view and all(v == full for v in view.values())), None)
+        healed_at = next(
+            (t for t, view in ctx.state["views"] if t > t1 and view and all(v == full for v in view.values())), None
+        )
         heal_s = (healed_at - t1) if healed_at is not None else float("inf")
         final_views = ctx.state["views"][-1][1] if ctx.state["views"] else {}
-        ctx.observe(majority_trades=major_trades, minority_trades=minor_trades,
-                    heal_s=round(heal_s, 4) if healed_at is not None else None,
-                    live=len(swarm.live()))
+        ctx.observe(
+            majority_trades=major_trades,
+            minority_trades=minor_trades,
+            heal_s=round(heal_s, 4) if healed_at is not None else None,
+            live=len(swarm.live()),
+        )
         return [
             at_least("trade decisions committed by the majority side during the partition", major_trades, 1),
-            Check("trade decisions committed by the minority side during the partition (split brain)",
-                  minor_trades == 0, "== 0", minor_trades),
+            Check(
+                "trade decisions committed by the minority side during the partition (split brain)",
+                minor_trades == 0,
+                "== 0",
+                minor_trades,
+            ),
             at_most("one view again after healing (s)", heal_s, float(ctx.params["heal_budget_s"])),
-            is_true("every agent sees every peer at the end",
-                    bool(final_views) and all(v == full for v in final_views.values()),
-                    f"{full} peers each", ",".join(str(v) for v in final_views.values())),
+            is_true(
+                "every agent sees every peer at the end",
+                bool(final_views) and all(v == full for v in final_views.values()),
+                f"{full} peers each",
+                ",".join(str(v) for v in final_views.values()),
+            ),
         ]

@@ -42,8 +42,9 @@ def _sleeves(ctx: ScenarioContext) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _act(trader: Trader, ctx: ScenarioContext, book: str, rec: TaskRecord, strategy: str, symbols: list[str],
-         qty: float) -> None:
+def _act(
+    trader: Trader, ctx: ScenarioContext, book: str, rec: TaskRecord, strategy: str, symbols: list[str], qty: float
+) -> None:
     """Turn a signal into paper trades for the strategy's book."""
     if not rec.ok or not isinstance(rec.value, dict):
         return
@@ -89,8 +90,13 @@ class Mix(Scenario):
         swarm, _ = await launch(ctx, feed=False)
         trader = Trader(ctx)
         routed = ctx.on("capability_routing")
-        dispatcher = Dispatcher(swarm, RoundRobin() if routed else RandomChoice(ctx.seed), capacity=4,
-                                timeout=float(prm["timeout_s"]), match_capability=routed)
+        dispatcher = Dispatcher(
+            swarm,
+            RoundRobin() if routed else RandomChoice(ctx.seed),
+            capacity=4,
+            timeout=float(prm["timeout_s"]),
+            match_capability=routed,
+        )
         ctx.state.update(dispatcher=dispatcher, trader=trader)
         sleeves = _sleeves(ctx)
 
@@ -117,11 +123,18 @@ class Mix(Scenario):
         idle = [s for s in strategies if summary.get(s, {}).get("trades", 0) == 0]
         return [
             at_least("tasks handled by an agent with the strategy", share, 1.0),
-            is_true("every strategy traded at least once", not idle, ", ".join(strategies),
-                    "idle: " + ", ".join(idle) if idle else "all traded"),
-            is_true("P&L, trades and win rate measured for every strategy",
-                    all(s in summary for s in strategies) and not idle,
-                    "a book per strategy", f"{len(summary)} books"),
+            is_true(
+                "every strategy traded at least once",
+                not idle,
+                ", ".join(strategies),
+                "idle: " + ", ".join(idle) if idle else "all traded",
+            ),
+            is_true(
+                "P&L, trades and win rate measured for every strategy",
+                all(s in summary for s in strategies) and not idle,
+                "a book per strategy",
+                f"{len(summary)} books",
+            ),
         ]
 
 
@@ -183,18 +196,25 @@ class Rotation(Scenario):
             if tick % every == 0:
                 scores = {s: round(sharpe(returns[s][-every:]), 6) for s in names}
                 if ctx.on("rotation"):
-                    rec = await dispatcher.submit(Task(op="allocate", cap="allocation",
-                                                       data={"scores": scores, "floor": float(prm["floor"])}))
+                    rec = await dispatcher.submit(
+                        Task(op="allocate", cap="allocation", data={"scores": scores, "floor": float(prm["floor"])})
+                    )
                     if not rec.ok:
                         raise ScenarioError(f"{self.id}: the portfolio agent failed to allocate: {rec.error}")
                     alloc = {k: float(v) for k, v in rec.value.items()}
                 history.append({"tick": tick, "alloc": dict(alloc), "scores": scores})
-                swarm.publish(Note(t=ctx.clock.now(), text=f"rebalance at tick {tick}: " + ", ".join(
-                    f"{k} {v:.0%}" for k, v in alloc.items()), data={"scores": scores, "alloc": alloc}))
+                swarm.publish(
+                    Note(
+                        t=ctx.clock.now(),
+                        text=f"rebalance at tick {tick}: " + ", ".join(f"{k} {v:.0%}" for k, v in alloc.items()),
+                        data={"scores": scores, "alloc": alloc},
+                    )
+                )
             await ctx.clock.sleep(float(prm["tick_s"]))
-        ctx.observe(strategies=trader.summary(),
-                    allocations=[{"tick": h["tick"], **{k: round(v, 4) for k, v in h["alloc"].items()}}
-                                 for h in history])
+        ctx.observe(
+            strategies=trader.summary(),
+            allocations=[{"tick": h["tick"], **{k: round(v, 4) for k, v in h["alloc"].items()}} for h in history],
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         floor = float(ctx.params["floor"])
@@ -215,14 +235,29 @@ class Rotation(Scenario):
         n = len(rebalances)
         summary = ctx.state["trader"].summary()
         return [
-            is_true("best performer holds the largest allocation after each rotation", n > 0 and best_ok == n,
-                    f"{n} of {n}", best_ok),
-            is_true("worst performer's allocation below its starting share after each rotation",
-                    n > 0 and worst_ok == n,
-                    f"{n} of {n}", worst_ok),
-            is_true("allocations sum to 100 % at every step", sums_ok, "100 %",
-                    ",".join(f"{sum(h['alloc'].values()):.4f}" for h in history)),
+            is_true(
+                "best performer holds the largest allocation after each rotation",
+                n > 0 and best_ok == n,
+                f"{n} of {n}",
+                best_ok,
+            ),
+            is_true(
+                "worst performer's allocation below its starting share after each rotation",
+                n > 0 and worst_ok == n,
+                f"{n} of {n}",
+                worst_ok,
+            ),
+            is_true(
+                "allocations sum to 100 % at every step",
+                sums_ok,
+                "100 %",
+                ",".join(f"{sum(h['alloc'].values()):.4f}" for h in history),
+            ),
             at_least("smallest allocation (floor)", round(low, 6), floor),
-            is_true("every strategy's P&L measured", len(summary) >= len(history[0]["alloc"]),
-                    f"{len(history[0]['alloc'])} books", len(summary)),
+            is_true(
+                "every strategy's P&L measured",
+                len(summary) >= len(history[0]["alloc"]),
+                f"{len(history[0]['alloc'])} books",
+                len(summary),
+            ),
         ]

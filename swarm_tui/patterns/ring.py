@@ -43,8 +43,9 @@ FOUR_STAGES = [
 ]
 
 
-def stage_request(ctx: ScenarioContext, stage: Agent, payload: dict[str, Any], *, src: str,
-                  timeout: float, cost: float = 0.0):
+def stage_request(
+    ctx: ScenarioContext, stage: Agent, payload: dict[str, Any], *, src: str, timeout: float, cost: float = 0.0
+):
     """What each kind of stage is asked to do with a tick on its way round the ring."""
     kind = stage.kind
     symbol = payload["symbol"]
@@ -54,8 +55,14 @@ def stage_request(ctx: ScenarioContext, stage: Agent, payload: dict[str, Any], *
         op, data = "signal", {"strategy": "momentum", "prices": ctx.market.window(symbol, WINDOW)}
     elif kind == "risk":
         side = payload.get("action") if payload.get("action") in (BUY, SELL) else BUY
-        op, data = "risk_check", {"order": {"symbol": symbol, "side": side, "qty": 10, "price": payload["price"]},
-                                  "positions": {}, "limits": {"max_position": 1000}}
+        op, data = (
+            "risk_check",
+            {
+                "order": {"symbol": symbol, "side": side, "qty": 10, "price": payload["price"]},
+                "positions": {},
+                "limits": {"max_position": 1000},
+            },
+        )
     elif kind == "executor":
         side = payload.get("action") if payload.get("action") in (BUY, SELL) else BUY
         op, data = "fill", {"side": side, "qty": 10, "price": payload["price"]}
@@ -121,6 +128,7 @@ class Pipeline(Scenario):
                         visits.append((ctx.clock.now(), stage.id, ctx.clock.now() - t0))
                         src = stage.id
                 else:
+
                     async def call(stage: Agent) -> None:
                         t0 = ctx.clock.now()
                         value = await stage_request(ctx, stage, payload, src=CTL, timeout=timeout)
@@ -135,9 +143,16 @@ class Pipeline(Scenario):
                 ctx.record_decision("tick", ok=True, submitted=submitted, agent=stages[-1].id)
                 if payload.get("approved") and payload.get("action") in (BUY, SELL):
                     trader.target("pipeline", stages[-1].id, symbol, payload["action"], 10, payload["price"])
-            traces.append({"tick": i, "expected": [s.id for s in stages],
-                           "visits": [v[1] for v in sorted(visits)], "stage_s": {v[1]: v[2] for v in visits},
-                           "e2e_s": ctx.clock.now() - submitted, "ok": ok})
+            traces.append(
+                {
+                    "tick": i,
+                    "expected": [s.id for s in stages],
+                    "visits": [v[1] for v in sorted(visits)],
+                    "stage_s": {v[1]: v[2] for v in visits},
+                    "e2e_s": ctx.clock.now() - submitted,
+                    "ok": ok,
+                }
+            )
 
         spawned = []
         for i in range(int(prm["ticks"])):
@@ -157,15 +172,25 @@ class Pipeline(Scenario):
         for t in traces:
             for stage, s in t["stage_s"].items():
                 per_stage.setdefault(stage, []).append(s * 1000.0)
-        ctx.observe(end_to_end_ms={"p50": p(e2e, 50), "p95": p(e2e, 95)},
-                    stage_latency_ms={k: {"p50": p(v, 50), "p95": p(v, 95)} for k, v in per_stage.items()})
+        ctx.observe(
+            end_to_end_ms={"p50": p(e2e, 50), "p95": p(e2e, 95)},
+            stage_latency_ms={k: {"p50": p(v, 50), "p95": p(v, 95)} for k, v in per_stage.items()},
+        )
         return [
-            is_true("every tick went round the ring", len(traces) == int(ctx.params["ticks"]),
-                    f"{ctx.params['ticks']} ticks", len(traces)),
+            is_true(
+                "every tick went round the ring",
+                len(traces) == int(ctx.params["ticks"]),
+                f"{ctx.params['ticks']} ticks",
+                len(traces),
+            ),
             Check("ticks that skipped a stage", skipped == 0, "== 0", skipped),
             Check("ticks that visited stages out of order", disorder == 0, "== 0", disorder),
-            is_true("each stage linked to two neighbours", bool(links) and all(x == 2 for x in links),
-                    "2 links each", f"{min(links, default=0)}..{max(links, default=0)}"),
+            is_true(
+                "each stage linked to two neighbours",
+                bool(links) and all(x == 2 for x in links),
+                "2 links each",
+                f"{min(links, default=0)}..{max(links, default=0)}",
+            ),
         ]
 
 
@@ -202,8 +227,9 @@ class DataFlow(Scenario):
 
         async def stage_call(i: int, payload: dict[str, Any]) -> None:
             t0 = ctx.clock.now()
-            value = await stage_request(ctx, stages[i], payload, src=stages[i - 1].id if i else CTL,
-                                        timeout=timeout, cost=cost)
+            value = await stage_request(
+                ctx, stages[i], payload, src=stages[i - 1].id if i else CTL, timeout=timeout, cost=cost
+            )
             _merge(payload, stages[i], value)
             stage_lat[i].append(ctx.clock.now() - t0)
 
@@ -248,12 +274,16 @@ class DataFlow(Scenario):
         for it in sorted(last_of):
             spans.append(last_of[it] - previous)
             previous = last_of[it]
-        ctx.state.update(throughput=throughput, sequential_rate=sequential_rate, items=len(finished),
-                         expected=len(items))
-        ctx.observe(items_per_s=round(throughput, 3), sequential_items_per_s=round(sequential_rate, 3),
-                    speedup=round(throughput / sequential_rate, 3) if sequential_rate else 0.0,
-                    mean_iteration_s=round(sum(spans) / len(spans), 4) if spans else None,
-                    stage_mean_ms=[round(m * 1000.0, 3) for m in mean_stage])
+        ctx.state.update(
+            throughput=throughput, sequential_rate=sequential_rate, items=len(finished), expected=len(items)
+        )
+        ctx.observe(
+            items_per_s=round(throughput, 3),
+            sequential_items_per_s=round(sequential_rate, 3),
+            speedup=round(throughput / sequential_rate, 3) if sequential_rate else 0.0,
+            mean_iteration_s=round(sum(spans) / len(spans), 4) if spans else None,
+            stage_mean_ms=[round(m * 1000.0, 3) for m in mean_stage],
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         st = ctx.state
@@ -292,10 +322,17 @@ class CircuitBreakerScenario(Scenario):
             raise ScenarioError(f"{self.id}: guarded_stage must be 2..{len(stages)}")
         guarded = stages[guarded_index]
         cfg = dict(prm["breaker"])
-        breaker = CircuitBreaker(f"{stages[guarded_index - 1].id}->{guarded.id}", ctx.clock,
-                                 window=int(cfg["window"]), min_calls=int(cfg["min_calls"]),
-                                 failure_rate=float(cfg["failure_rate"]), open_s=float(cfg["open_s"]),
-                                 probes=int(cfg["probes"]), publish=swarm.publish, enabled=ctx.on("breaker"))
+        breaker = CircuitBreaker(
+            f"{stages[guarded_index - 1].id}->{guarded.id}",
+            ctx.clock,
+            window=int(cfg["window"]),
+            min_calls=int(cfg["min_calls"]),
+            failure_rate=float(cfg["failure_rate"]),
+            open_s=float(cfg["open_s"]),
+            probes=int(cfg["probes"]),
+            publish=swarm.publish,
+            enabled=ctx.on("breaker"),
+        )
         swarm.router.watch[guarded.id] = []
         buffer: deque[dict[str, Any]] = deque()
         counts = {"completed": 0, "failed": 0, "shed": 0, "buffered": 0, "ticks": 0}
@@ -335,8 +372,13 @@ class CircuitBreakerScenario(Scenario):
 
         async def one(i: int) -> None:
             symbol = stages[0].spec.symbols[0] if stages[0].spec.symbols else "SPY"
-            payload = {"tick": i, "symbol": symbol, "price": ctx.market.last.prices[symbol],
-                       "t": ctx.clock.now(), "submitted": ctx.clock.now()}
+            payload = {
+                "tick": i,
+                "symbol": symbol,
+                "price": ctx.market.last.prices[symbol],
+                "t": ctx.clock.now(),
+                "submitted": ctx.clock.now(),
+            }
             src = CTL
             try:
                 for stage in stages[:guarded_index]:
@@ -389,26 +431,48 @@ class CircuitBreakerScenario(Scenario):
         it = iter((o, n) for _t, o, n in transitions)
         in_order = all(any(step == w for step in it) for w in wanted)
         accounted = counts["completed"] + counts["failed"] + counts["shed"] + counts.get("left_in_buffer", 0)
-        ctx.observe(breaker_transitions=sequence, calls_refused=breaker.refused, buffered=counts["buffered"],
-                    shed=counts["shed"], completed=counts["completed"], failed=counts["failed"])
+        ctx.observe(
+            breaker_transitions=sequence,
+            calls_refused=breaker.refused,
+            buffered=counts["buffered"],
+            shed=counts["shed"],
+            completed=counts["completed"],
+            failed=counts["failed"],
+        )
         open_s = float(cfg["open_s"])
         return [
-            is_true(f"breaker opened once >= {float(cfg['failure_rate']):.0%} of the last {cfg['window']} calls failed",
-                    first_open is not None and first_open["failure_rate"] >= float(cfg["failure_rate"])
-                    and first_open["calls"] >= int(cfg["min_calls"]),
-                    f">= {float(cfg['failure_rate']):.0%} of >= {cfg['min_calls']} calls",
-                    f"{first_open['failure_rate']:.0%} of {first_open['calls']} at t={first_open['t']:.1f}"
-                    if first_open else "never opened"),
-            Check("calls that reached the stage while the breaker was open", during_open == 0 and bool(spans),
-                  "== 0 (with the breaker open)", during_open if spans else "never open"),
-            is_true("upstream buffered or shed while open", counts["buffered"] + counts["shed"] > 0
-                    and accounted == counts["ticks"], "every tick completed, failed or shed",
-                    f"buffered {counts['buffered']}, shed {counts['shed']}, unaccounted {counts['ticks'] - accounted}"),
-            is_true(f"half-open after its wait ({open_s:g} s)", bool(half_delays)
-                    and all(open_s <= d <= open_s + 1.0 for d in half_delays),
-                    f"{open_s:g}..{open_s + 1:g} s", ",".join(f"{d:.2f}" for d in half_delays) or "never"),
-            is_true(f"closed after {cfg['probes']} good probes, transitions recorded in order",
-                    in_order and breaker.state == BreakerState.CLOSED,
-                    "CLOSED->OPEN->HALF_OPEN->CLOSED", " ".join(sequence) or "none"),
+            is_true(
+                f"breaker opened once >= {float(cfg['failure_rate']):.0%} of the last {cfg['window']} calls failed",
+                first_open is not None
+                and first_open["failure_rate"] >= float(cfg["failure_rate"])
+                and first_open["calls"] >= int(cfg["min_calls"]),
+                f">= {float(cfg['failure_rate']):.0%} of >= {cfg['min_calls']} calls",
+                f"{first_open['failure_rate']:.0%} of {first_open['calls']} at t={first_open['t']:.1f}"
+                if first_open
+                else "never opened",
+            ),
+            Check(
+                "calls that reached the stage while the breaker was open",
+                during_open == 0 and bool(spans),
+                "== 0 (with the breaker open)",
+                during_open if spans else "never open",
+            ),
+            is_true(
+                "upstream buffered or shed while open",
+                counts["buffered"] + counts["shed"] > 0 and accounted == counts["ticks"],
+                "every tick completed, failed or shed",
+                f"buffered {counts['buffered']}, shed {counts['shed']}, unaccounted {counts['ticks'] - accounted}",
+            ),
+            is_true(
+                f"half-open after its wait ({open_s:g} s)",
+                bool(half_delays) and all(open_s <= d <= open_s + 1.0 for d in half_delays),
+                f"{open_s:g}..{open_s + 1:g} s",
+                ",".join(f"{d:.2f}" for d in half_delays) or "never",
+            ),
+            is_true(
+                f"closed after {cfg['probes']} good probes, transitions recorded in order",
+                in_order and breaker.state == BreakerState.CLOSED,
+                "CLOSED->OPEN->HALF_OPEN->CLOSED",
+                " ".join(sequence) or "none",
+            ),
         ]
-

@@ -43,8 +43,15 @@ async def _setup(ctx: ScenarioContext, scenario: Scenario, pools: tuple[str, str
 
 def _dispatcher(ctx: ScenarioContext, swarm: Swarm, rollout) -> Dispatcher:
     prm = ctx.params
-    d = Dispatcher(swarm, LeastLoaded(), capacity=4, timeout=float(prm["timeout_s"]), retries=3,
-                   retry_errors=True, choose_pool=rollout.choose_pool)
+    d = Dispatcher(
+        swarm,
+        LeastLoaded(),
+        capacity=4,
+        timeout=float(prm["timeout_s"]),
+        retries=3,
+        retry_errors=True,
+        choose_pool=rollout.choose_pool,
+    )
     d.attempt_listeners.append(rollout.on_attempt)
     ctx.state.update(dispatcher=d, rollout=rollout)
     return d
@@ -62,10 +69,20 @@ async def _drive(ctx: ScenarioContext, swarm: Swarm, dispatcher: Dispatcher, rol
 
     async def load() -> None:
         while not control.done():
-            spawned.extend(await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), 1.0,
-                                           lambda i: signal_task(ctx, "momentum", ["SPY"])))
-        spawned.extend(await open_loop(ctx, dispatcher, lambda t: float(prm["rate"]), float(prm["tail_s"]),
-                                       lambda i: signal_task(ctx, "momentum", ["SPY"])))
+            spawned.extend(
+                await open_loop(
+                    ctx, dispatcher, lambda t: float(prm["rate"]), 1.0, lambda i: signal_task(ctx, "momentum", ["SPY"])
+                )
+            )
+        spawned.extend(
+            await open_loop(
+                ctx,
+                dispatcher,
+                lambda t: float(prm["rate"]),
+                float(prm["tail_s"]),
+                lambda i: signal_task(ctx, "momentum", ["SPY"]),
+            )
+        )
 
     await asyncio.wait_for(load(), float(prm["max_duration_s"]))
     await asyncio.gather(*spawned)
@@ -94,10 +111,16 @@ BLUE_GREEN = {
 def _blue_green(ctx: ScenarioContext, swarm: Swarm, *, gradual: bool, rollback: bool) -> BlueGreenRollout:
     prm = ctx.params
     return BlueGreenRollout(
-        swarm, steps=tuple(float(x) for x in prm["steps"]), requests_per_step=int(prm["requests_per_step"]),
-        max_error_rate=float(prm["max_error_rate"]), min_requests=int(prm["min_requests"]),
-        eval_period_s=float(prm["eval_period_s"]), warm_delay_s=float(prm["warm_delay_s"]),
-        rollback=rollback, gradual=gradual, remove_pool=lambda pool: _remove_pool(swarm, pool),
+        swarm,
+        steps=tuple(float(x) for x in prm["steps"]),
+        requests_per_step=int(prm["requests_per_step"]),
+        max_error_rate=float(prm["max_error_rate"]),
+        min_requests=int(prm["min_requests"]),
+        eval_period_s=float(prm["eval_period_s"]),
+        warm_delay_s=float(prm["warm_delay_s"]),
+        rollback=rollback,
+        gradual=gradual,
+        remove_pool=lambda pool: _remove_pool(swarm, pool),
     )
 
 
@@ -125,20 +148,33 @@ class TrafficShift(Scenario):
         fewest = min((s["requests"] for s in log), default=0)
         records = ctx.state["dispatcher"].records
         failed = sum(1 for r in records if r.failed)
-        removed_after = (rollout.blue_removed_at - rollout.completed_at
-                         if rollout.blue_removed_at is not None and rollout.completed_at is not None else None)
+        removed_after = (
+            rollout.blue_removed_at - rollout.completed_at
+            if rollout.blue_removed_at is not None and rollout.completed_at is not None
+            else None
+        )
         return [
-            is_true("every step completed", len(log) == len(prm["steps"]) and rollout.status == "complete",
-                    f"{len(prm['steps'])} steps, complete", f"{len(log)} steps, {rollout.status}"),
-            at_most("largest gap between green's measured and target share (points)", deviation,
-                    float(prm["max_share_deviation"])),
+            is_true(
+                "every step completed",
+                len(log) == len(prm["steps"]) and rollout.status == "complete",
+                f"{len(prm['steps'])} steps, complete",
+                f"{len(log)} steps, {rollout.status}",
+            ),
+            at_most(
+                "largest gap between green's measured and target share (points)",
+                deviation,
+                float(prm["max_share_deviation"]),
+            ),
             is_true("requests measured per step", fewest >= 100, ">= 100", fewest),
-            is_true("blue kept warm until 100 %, removed after the delay",
-                    rollout.blue_warm_ok and removed_after is not None
-                    and removed_after >= float(prm["warm_delay_s"]) - 1e-6
-                    and not ctx.swarm.members(pool="blue"),
-                    f"removed >= {prm['warm_delay_s']} s after 100 %",
-                    f"{removed_after:.2f} s" if removed_after is not None else "never removed"),
+            is_true(
+                "blue kept warm until 100 %, removed after the delay",
+                rollout.blue_warm_ok
+                and removed_after is not None
+                and removed_after >= float(prm["warm_delay_s"]) - 1e-6
+                and not ctx.swarm.members(pool="blue"),
+                f"removed >= {prm['warm_delay_s']} s after 100 %",
+                f"{removed_after:.2f} s" if removed_after is not None else "never removed",
+            ),
             Check("failed requests", failed == 0, "== 0", failed),
         ]
 
@@ -168,9 +204,13 @@ class BlueGreenRollback(Scenario):
         total = sum(s.requests for s in rollout.total_stats.values())
         budget = (1.0 - float(ctx.params["slo_success"])) * max(1, len(ctx.state["dispatcher"].records))
         failed_attempts = sum(s.errors for s in rollout.total_stats.values())
-        ctx.observe(steps=rollout.steps_log, rollback_at=rollout.rollback_at,
-                    green_requests=green.requests if green else 0, attempts=total,
-                    error_budget_spent=round(failed_attempts / budget, 4) if budget else None)
+        ctx.observe(
+            steps=rollout.steps_log,
+            rollback_at=rollout.rollback_at,
+            green_requests=green.requests if green else 0,
+            attempts=total,
+            error_budget_spent=round(failed_attempts / budget, 4) if budget else None,
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         prm = ctx.params
@@ -179,21 +219,30 @@ class BlueGreenRollback(Scenario):
         lost = sum(1 for r in records if r.failed)
         gate = rollout.rollback_analysis
         if rollout.rollback_at is None:
-            return [Check("rolled back when green's error rate passed the limit", False,
-                          f"> {prm['max_error_rate']} over >= {prm['min_requests']} requests", "never rolled back"),
-                    Check("requests lost", lost == 0, "== 0", lost)]
+            return [
+                Check(
+                    "rolled back when green's error rate passed the limit",
+                    False,
+                    f"> {prm['max_error_rate']} over >= {prm['min_requests']} requests",
+                    "never rolled back",
+                ),
+                Check("requests lost", lost == 0, "== 0", lost),
+            ]
         cutoff = rollout.rollback_at + float(prm["eval_period_s"])
         green = rollout.total_stats.get("green")
         late_green = sum(1 for t in (green.starts if green else []) if t > cutoff)
         return [
-            is_true("rolled back when green's error rate passed the limit",
-                    gate.get("green_error_rate", 0) > float(prm["max_error_rate"])
-                    and gate.get("green_requests", 0) >= int(prm["min_requests"]),
-                    f"> {prm['max_error_rate']} over >= {prm['min_requests']} requests",
-                    f"{gate.get('green_error_rate', 0):.2f} over {gate.get('green_requests', 0)}"),
+            is_true(
+                "rolled back when green's error rate passed the limit",
+                gate.get("green_error_rate", 0) > float(prm["max_error_rate"])
+                and gate.get("green_requests", 0) >= int(prm["min_requests"]),
+                f"> {prm['max_error_rate']} over >= {prm['min_requests']} requests",
+                f"{gate.get('green_error_rate', 0):.2f} over {gate.get('green_requests', 0)}",
+            ),
             Check("green requests started one evaluation after the rollback", late_green == 0, "== 0", late_green),
-            Check("green agents left", not ctx.swarm.members(pool="green"), "== 0",
-                  len(ctx.swarm.members(pool="green"))),
+            Check(
+                "green agents left", not ctx.swarm.members(pool="green"), "== 0", len(ctx.swarm.members(pool="green"))
+            ),
             Check("requests lost (failed green requests are retried on blue)", lost == 0, "== 0", lost),
         ]
 
@@ -236,10 +285,17 @@ def _canary(ctx: ScenarioContext, swarm: Swarm, *, abort: bool, analysis: bool, 
         await _remove_pool(swarm, "canary")
 
     rollout = CanaryRollout(
-        swarm, steps=tuple(float(x) for x in prm["steps"]), min_samples=int(prm["min_samples"]),
-        min_step_s=float(prm["min_step_s"]), max_step_s=float(prm["max_step_s"]),
-        min_success_ratio=float(prm["min_success_ratio"]), max_latency_ratio=float(prm["max_latency_ratio"]),
-        latency_floor_ms=float(prm["latency_floor_ms"]), abort=abort, analysis=analysis, promote=promote,
+        swarm,
+        steps=tuple(float(x) for x in prm["steps"]),
+        min_samples=int(prm["min_samples"]),
+        min_step_s=float(prm["min_step_s"]),
+        max_step_s=float(prm["max_step_s"]),
+        min_success_ratio=float(prm["min_success_ratio"]),
+        max_latency_ratio=float(prm["max_latency_ratio"]),
+        latency_floor_ms=float(prm["latency_floor_ms"]),
+        abort=abort,
+        analysis=analysis,
+        promote=promote,
         remove_canary=lambda: _remove_pool(swarm, "canary"),
     )
     return rollout
@@ -274,12 +330,19 @@ class CanaryRolloutScenario(Scenario):
         old = [a for a in stable if a.version != new_version]
         expected = sum(1 for s in agents_param(ctx) if s.pool == "stable")
         return [
-            is_true("analysis values recorded at every step", analysed == len(prm["steps"]),
-                    f"{len(prm['steps'])} steps", analysed),
+            is_true(
+                "analysis values recorded at every step",
+                analysed == len(prm["steps"]),
+                f"{len(prm['steps'])} steps",
+                analysed,
+            ),
             is_true("healthy canary promoted", rollout.status == "promoted", "promoted", rollout.status),
-            is_true(f"every stable agent runs {new_version}", not old and len(stable) == expected,
-                    f"{expected} agents on {new_version}",
-                    f"{len(stable) - len(old)} of {len(stable)} on {new_version}"),
+            is_true(
+                f"every stable agent runs {new_version}",
+                not old and len(stable) == expected,
+                f"{expected} agents on {new_version}",
+                f"{len(stable) - len(old)} of {len(stable)} on {new_version}",
+            ),
         ]
 
 
@@ -316,13 +379,26 @@ class CanaryAbort(Scenario):
         if rollout.aborted_at is not None and canary is not None:
             late = sum(1 for t in canary.starts if t > rollout.aborted_at)
         return [
-            is_true("analysis failed at the first step", first_failed, "step 1 fails",
-                    "fails" if first_failed else "passes"),
+            is_true(
+                "analysis failed at the first step", first_failed, "step 1 fails", "fails" if first_failed else "passes"
+            ),
             is_true("rollout aborted automatically", rollout.status == "aborted", "aborted", rollout.status),
-            Check("canary requests after the abort", rollout.aborted_at is not None and late == 0, "== 0",
-                  late if rollout.aborted_at is not None else "never aborted"),
-            Check("canary agents left", not ctx.swarm.members(pool="canary"), "== 0",
-                  len(ctx.swarm.members(pool="canary"))),
-            is_true("failing measurement shown", bool(failing), "the measurement and its threshold",
-                    "; ".join(str(m) for m in failing) or "none"),
+            Check(
+                "canary requests after the abort",
+                rollout.aborted_at is not None and late == 0,
+                "== 0",
+                late if rollout.aborted_at is not None else "never aborted",
+            ),
+            Check(
+                "canary agents left",
+                not ctx.swarm.members(pool="canary"),
+                "== 0",
+                len(ctx.swarm.members(pool="canary")),
+            ),
+            is_true(
+                "failing measurement shown",
+                bool(failing),
+                "the measurement and its threshold",
+                "; ".join(str(m) for m in failing) or "none",
+            ),
         ]

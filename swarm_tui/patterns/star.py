@@ -54,8 +54,11 @@ def capability_task(ctx: ScenarioContext, cap: str) -> Task:
         data = signal_data(ctx, strategy, symbols)
     elif op == "risk_check":
         price = market.last.prices["SPY"]
-        data = {"order": {"symbol": "SPY", "side": "buy", "qty": 10, "price": price},
-                "positions": {"SPY": 100.0}, "limits": {"max_position": 500}}
+        data = {
+            "order": {"symbol": "SPY", "side": "buy", "qty": 10, "price": price},
+            "positions": {"SPY": 100.0},
+            "limits": {"max_position": 500},
+        }
     elif op == "performance":
         prices = market.window("SPY", WINDOW)
         data = {"returns": [b / a - 1.0 for a, b in itertools.pairwise(prices)]}
@@ -76,8 +79,9 @@ def via_hub(ctx: ScenarioContext, swarm: Swarm, hub_of: Any, timeout: float, wai
             await ctx.clock.sleep(0.05)
             hub = hub_of()
         await swarm.request(hub, "forward", {"to": spoke.id}, timeout=timeout)
-        value = await swarm.request(spoke, task.op, task.data, cap=task.cap, cost=task.cost, src=hub.id,
-                                    timeout=timeout)
+        value = await swarm.request(
+            spoke, task.op, task.data, cap=task.cap, cost=task.cost, src=hub.id, timeout=timeout
+        )
         if not ctx.on("hub_relay"):
             # Without the hub as the only relay, spokes tell each other directly.
             for other in swarm.live(role="spoke"):
@@ -124,15 +128,26 @@ class HubSpecialists(Scenario):
         hub_of = lambda: next(iter(swarm.live(role="hub")), None)  # noqa: E731
         routed = ctx.on("capability_routing")
         # Without capability routing a task goes to any spoke (a seeded random pick).
-        dispatcher = Dispatcher(swarm, RoundRobin() if routed else RandomChoice(ctx.seed), role="spoke", capacity=4,
-                                timeout=prm["timeout_s"], match_capability=routed,
-                                send=via_hub(ctx, swarm, hub_of, prm["timeout_s"]))
+        dispatcher = Dispatcher(
+            swarm,
+            RoundRobin() if routed else RandomChoice(ctx.seed),
+            role="spoke",
+            capacity=4,
+            timeout=prm["timeout_s"],
+            match_capability=routed,
+            send=via_hub(ctx, swarm, hub_of, prm["timeout_s"]),
+        )
         ctx.state["dispatcher"] = dispatcher
         caps = [c for c in CAPABILITY_TASKS if any(c in s.caps for s in spokes)]
         if not caps:
             raise ScenarioError(f"{self.id}: no spoke has a capability this scenario knows")
-        await paced(ctx, dispatcher, int(prm["tasks"]), float(prm["interval_s"]),
-                    lambda i: capability_task(ctx, caps[i % len(caps)]))
+        await paced(
+            ctx,
+            dispatcher,
+            int(prm["tasks"]),
+            float(prm["interval_s"]),
+            lambda i: capability_task(ctx, caps[i % len(caps)]),
+        )
 
     def checks(self, ctx: ScenarioContext) -> list[Check]:
         swarm = ctx.swarm
@@ -146,11 +161,18 @@ class HubSpecialists(Scenario):
         ctx.observe(spoke_to_spoke_messages=s2s, capability_matched=matched)
         return [
             is_true("hub linked to every spoke", hub_links == len(spokes), f"{len(spokes)} links", hub_links),
-            is_true("each spoke linked only to the hub", bool(spoke_links) and all(x == 1 for x in spoke_links),
-                    "1 link each", f"{min(spoke_links, default=0)}..{max(spoke_links, default=0)}"),
-            is_true("tasks that reached a spoke with their capability",
-                    matched == len(records) == int(ctx.params["tasks"]),
-                    f"{ctx.params['tasks']} of {ctx.params['tasks']}", matched),
+            is_true(
+                "each spoke linked only to the hub",
+                bool(spoke_links) and all(x == 1 for x in spoke_links),
+                "1 link each",
+                f"{min(spoke_links, default=0)}..{max(spoke_links, default=0)}",
+            ),
+            is_true(
+                "tasks that reached a spoke with their capability",
+                matched == len(records) == int(ctx.params["tasks"]),
+                f"{ctx.params['tasks']} of {ctx.params['tasks']}",
+                matched,
+            ),
             Check("spoke-to-spoke messages", s2s == 0, "== 0", s2s),
         ]
 
@@ -203,13 +225,21 @@ class HubFailover(Scenario):
         swarm.spawn(election.run([primary, *standbys]), name="election")
         ctx.state["election"] = election
         ctx.schedule_faults(self.faults())
-        dispatcher = Dispatcher(swarm, LeastLoaded(), role="spoke", capacity=4, timeout=prm["timeout_s"],
-                                retries=5, send=via_hub(ctx, swarm, election.active, prm["timeout_s"]))
+        dispatcher = Dispatcher(
+            swarm,
+            LeastLoaded(),
+            role="spoke",
+            capacity=4,
+            timeout=prm["timeout_s"],
+            retries=5,
+            send=via_hub(ctx, swarm, election.active, prm["timeout_s"]),
+        )
         ctx.state["dispatcher"] = dispatcher
         count = int(float(prm["duration_s"]) / float(prm["interval_s"]))
         spokes = [a for a in agents if a.role == "spoke"]
-        caps = [c for c in ("momentum_detection", "mean_reversion", "forecast")
-                if any(c in s.capabilities for s in spokes)] or [None]
+        caps = [
+            c for c in ("momentum_detection", "mean_reversion", "forecast") if any(c in s.capabilities for s in spokes)
+        ] or [None]
 
         def make(i: int) -> Task:
             cap = caps[i % len(caps)]

@@ -33,24 +33,25 @@ def build_comparison(results: Sequence[ScenarioResult]) -> tuple[list[dict[str, 
         measured = [r for r in group if r.metrics.get("decisions")]
         lat50 = _weighted([(r.metrics["latency_ms"]["p50"], r.metrics["decisions"]) for r in measured])
         lat95 = _weighted([(r.metrics["latency_ms"]["p95"], r.metrics["decisions"]) for r in measured])
-        totals = [(r.metrics.get("success_rate", 1.0), sum(r.metrics.get("outcomes", {}).values()))
-                  for r in measured]
+        totals = [(r.metrics.get("success_rate", 1.0), sum(r.metrics.get("outcomes", {}).values())) for r in measured]
         success = _weighted(totals)
         avail = [r.metrics["availability"] for r in group if r.metrics.get("availability") is not None]
         recovery = [r.metrics["recovery_s"] for r in group if r.metrics.get("recovery_s") is not None]
         throughput = [r.metrics.get("throughput_per_s", 0.0) for r in measured]
-        rows.append({
-            "pattern": pattern,
-            "scenarios": len(group),
-            "passed": sum(1 for r in group if r.passed),
-            "decisions": sum(r.metrics.get("decisions", 0) for r in group),
-            "latency_p50_ms": _round(lat50),
-            "latency_p95_ms": _round(lat95),
-            "success_rate": _round(success, 4),
-            "availability_under_faults": _round(sum(avail) / len(avail), 4) if avail else None,
-            "recovery_s": _round(max(recovery)) if recovery else None,
-            "throughput_per_s": _round(sum(throughput) / len(throughput)) if throughput else None,
-        })
+        rows.append(
+            {
+                "pattern": pattern,
+                "scenarios": len(group),
+                "passed": sum(1 for r in group if r.passed),
+                "decisions": sum(r.metrics.get("decisions", 0) for r in group),
+                "latency_p50_ms": _round(lat50),
+                "latency_p95_ms": _round(lat95),
+                "success_rate": _round(success, 4),
+                "availability_under_faults": _round(sum(avail) / len(avail), 4) if avail else None,
+                "recovery_s": _round(max(recovery)) if recovery else None,
+                "throughput_per_s": _round(sum(throughput) / len(throughput)) if throughput else None,
+            }
+        )
     return rows, recommend(rows)
 
 
@@ -92,6 +93,8 @@ def recommend(rows: list[dict[str, Any]]) -> list[str]:
                 "add retries on a live peer or a faster detector."
             )
         if r["passed"] < r["scenarios"]:
-            out.append(f"{r['pattern']}: {r['scenarios'] - r['passed']} of {r['scenarios']} scenarios failed "
-                       "their checks; do not rely on it until they pass.")
+            out.append(
+                f"{r['pattern']}: {r['scenarios'] - r['passed']} of {r['scenarios']} scenarios failed "
+                "their checks; do not rely on it until they pass."
+            )
     return out

@@ -95,14 +95,23 @@ def to_junit(result: RunResult) -> str:
         total_failures += failures
         total_errors += errors
         total_time += elapsed
-        suite = ET.SubElement(root, "testsuite", name=pattern, tests=str(len(group)), failures=str(failures),
-                              errors=str(errors), skipped="0", time=f"{elapsed:.3f}")
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=pattern,
+            tests=str(len(group)),
+            failures=str(failures),
+            errors=str(errors),
+            skipped="0",
+            time=f"{elapsed:.3f}",
+        )
         props = ET.SubElement(suite, "properties")
         for key, value in (("run_id", result.run_id), ("backend", result.backend), ("seed", str(result.seed))):
             ET.SubElement(props, "property", name=key, value=value)
         for s in group:
-            case = ET.SubElement(suite, "testcase", classname=f"swarm-tui.{pattern}", name=s.id,
-                                 time=f"{s.duration_s:.3f}")
+            case = ET.SubElement(
+                suite, "testcase", classname=f"swarm-tui.{pattern}", name=s.id, time=f"{s.duration_s:.3f}"
+            )
             if s.status == "error":
                 err = ET.SubElement(case, "error", message=s.error or "error", type="ScenarioError")
                 err.text = s.error or ""
@@ -167,8 +176,10 @@ def to_markdown(result: RunResult) -> str:
         if s.checks:
             lines += ["| check | expected | observed | |", "|---|---|---|---|"]
             for c in s.checks:
-                lines.append(f"| {_md(c['name'])} | {_md(c['expected'])} | {_md(c['observed'])} | "
-                             f"{'pass' if c['passed'] else '**FAIL**'} |")
+                lines.append(
+                    f"| {_md(c['name'])} | {_md(c['expected'])} | {_md(c['observed'])} | "
+                    f"{'pass' if c['passed'] else '**FAIL**'} |"
+                )
             lines.append("")
     lines += ["## Comparison", "", "Figures per pattern, computed from the measured results above.", ""]
     if result.comparison:
@@ -204,8 +215,18 @@ def to_csv(result: RunResult) -> str:
         rows.append(("checks_total", len(s.checks)))
         rows.append(("duration_s", round(s.duration_s, 4)))
         for metric, value in rows:
-            writer.writerow([result.run_id, result.backend, result.seed, s.id, s.pattern, s.status, metric,
-                             "" if value is None else value])
+            writer.writerow(
+                [
+                    result.run_id,
+                    result.backend,
+                    result.seed,
+                    s.id,
+                    s.pattern,
+                    s.status,
+                    metric,
+                    "" if value is None else value,
+                ]
+            )
     return buf.getvalue()
 
 

@@ -171,7 +171,7 @@ class JournalWriter:
     async def _drain(self, handle: Any) -> None:
         lines = self._take()
         for start in range(0, len(lines), WAKE_AT):  # bounded chunks, not one huge string
-            await handle.write("".join(lines[start:start + WAKE_AT]))
+            await handle.write("".join(lines[start : start + WAKE_AT]))
         if lines:
             await handle.flush()
 

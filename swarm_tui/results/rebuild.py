@@ -74,5 +74,5 @@ def _unfinished(name: str, events: list[dict[str, Any]], journal: Journal) -> Sc
         metrics=finite(summary),
         events=len(events),
         error=f"incomplete: the run ended at t={end:.2f} s before this scenario finished; "
-              "figures are what was measured until then",
+        "figures are what was measured until then",
     )

@@ -10,9 +10,17 @@ if TYPE_CHECKING:
     from swarm_tui.results.journal import Journal
 
 
-def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: str | None = None,
-                  seed: int = 0, configs: list[str] | None = None, mouse: bool = True,
-                  market_csv: str | None = None, backend_options: dict | None = None) -> int:
+def run_dashboard(
+    *,
+    backend: str = "mock",
+    scenario: str | None = None,
+    theme: str | None = None,
+    seed: int = 0,
+    configs: list[str] | None = None,
+    mouse: bool = True,
+    market_csv: str | None = None,
+    backend_options: dict | None = None,
+) -> int:
     """Validate everything the dashboard needs, then run it. Raises ValueError (one line) on bad input."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
     from swarm_tui.patterns import REGISTRY
@@ -29,9 +37,18 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
     if scenario is not None and scenario not in REGISTRY and scenario not in extra:
         raise ValueError(f"unknown scenario {scenario!r} (see `swarm-tui patterns`)")
     keymap, themes = _keymap_and_themes(theme)
-    options = DashboardOptions(backend=backend, scenario=scenario, seed=seed, theme=theme, keymap=keymap,
-                               extra_scenarios=extra, extra_sources=sources, market_csv=market_csv,
-                               themes=themes, backend_options=backend_options or {})
+    options = DashboardOptions(
+        backend=backend,
+        scenario=scenario,
+        seed=seed,
+        theme=theme,
+        keymap=keymap,
+        extra_scenarios=extra,
+        extra_sources=sources,
+        market_csv=market_csv,
+        themes=themes,
+        backend_options=backend_options or {},
+    )
     app = make_app(options)
     try:
         result = app.run(mouse=mouse)
@@ -41,17 +58,26 @@ def run_dashboard(*, backend: str = "mock", scenario: str | None = None, theme: 
     return int(result or 0)
 
 
-def run_replay(recorded: Journal, *, scenario: str | None = None, speed: float = 1.0, theme: str | None = None,
-               mouse: bool = True) -> int:
+def run_replay(
+    recorded: Journal, *, scenario: str | None = None, speed: float = 1.0, theme: str | None = None, mouse: bool = True
+) -> int:
     """Play a journal in the dashboard (read-only). Raises ValueError (one line) on bad input."""
     from swarm_tui.engine.replay import ReplayRun
     from swarm_tui.ui.app import DashboardOptions, make_app
 
     replay = ReplayRun(recorded, scenario, speed=speed)  # ReplayError is a ValueError
     keymap, themes = _keymap_and_themes(theme)
-    options = DashboardOptions(backend=replay.backend_name or "mock", theme=theme, speed=speed, keymap=keymap,
-                               themes=themes, picker_on_start=False, journal=False, replay=replay,
-                               run_id=replay.run_id)
+    options = DashboardOptions(
+        backend=replay.backend_name or "mock",
+        theme=theme,
+        speed=speed,
+        keymap=keymap,
+        themes=themes,
+        picker_on_start=False,
+        journal=False,
+        replay=replay,
+        run_id=replay.run_id,
+    )
     app = make_app(options)
     try:
         result = app.run(mouse=mouse)

@@ -82,8 +82,18 @@ FAULT_ACTIONS: tuple[tuple[str, str], ...] = (
     ("net-loss", "Drop some of the selected agent's messages"),
     ("error-rate", "Make the selected agent answer with errors"),
 )
-READ_ONLY_ACTIONS = ("start", "restart", "pick", "crash", "faults", "partition", "promote", "rollback",
-                     "scale_up", "scale_down")
+READ_ONLY_ACTIONS = (
+    "start",
+    "restart",
+    "pick",
+    "crash",
+    "faults",
+    "partition",
+    "promote",
+    "rollback",
+    "scale_up",
+    "scale_down",
+)
 # Keys of the replay (`swarm-tui replay`) only: it moves through a recording instead of changing a run.
 REPLAY_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("seek_back", "left_square_bracket", "-5s", "Replay: seek back 5 s"),
@@ -151,9 +161,18 @@ class SwarmApp(App[int]):
     TITLE = "swarm-tui"
     ALL_ACTIONS = ACTIONS  # what the help and the command palette list
     CONTROLS = CONTROLS  # the buttons of the control bar
-    BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in (
-        "pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"))
-        for action, key, label, desc in ACTIONS]
+    BINDINGS = [
+        Binding(
+            key,
+            action,
+            label,
+            id=action,
+            tooltip=desc,
+            show=action
+            in ("pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"),
+        )
+        for action, key, label, desc in ACTIONS
+    ]
 
     selected_agent: reactive[str | None] = reactive(None)
 
@@ -273,8 +292,11 @@ class SwarmApp(App[int]):
                 entries.append(PickerEntry(cls.id, cls.pattern, cls.summary))
         for sid, factory in self.options.extra_scenarios.items():
             scenario = factory()
-            entries.append(PickerEntry(sid, scenario.pattern, scenario.title or scenario.summary,
-                                       self.options.extra_sources.get(sid, "")))
+            entries.append(
+                PickerEntry(
+                    sid, scenario.pattern, scenario.title or scenario.summary, self.options.extra_sources.get(sid, "")
+                )
+            )
         return entries
 
     def _make_scenario(self, scenario_id: str) -> Scenario:
@@ -291,11 +313,17 @@ class SwarmApp(App[int]):
             self._stop_in_background(old)
         backend, seed, extra = self.options.backend, self.options.seed, self.options.backend_options
         run_id = self.options.run_id or new_run_id()
-        self.live = LiveRun(self._make_scenario(scenario_id), lambda s: make_backend(backend, seed=s, **extra),
-                            backend_name=backend, seed=seed, speed=self.options.speed,
-                            pause_at=self.options.pause_at, run_id=run_id,
-                            market_csv=self.options.market_csv,
-                            journal=self._open_journal(run_id, scenario_id)).start()
+        self.live = LiveRun(
+            self._make_scenario(scenario_id),
+            lambda s: make_backend(backend, seed=s, **extra),
+            backend_name=backend,
+            seed=seed,
+            speed=self.options.speed,
+            pause_at=self.options.pause_at,
+            run_id=run_id,
+            market_csv=self.options.market_csv,
+            journal=self._open_journal(run_id, scenario_id),
+        ).start()
         self.snapshot = None
         self._event_seq = 0
         self.selected_agent = None
@@ -311,8 +339,15 @@ class SwarmApp(App[int]):
             path = path.with_name(f"{run_id}-{secrets.token_hex(2)}.jsonl")
         writer = JournalWriter(path, run_id)
         try:
-            writer.open({"backend": self.options.backend, "seed": self.options.seed, "started_at": utc_now(),
-                         "scenarios": [scenario_id], "dashboard": True})
+            writer.open(
+                {
+                    "backend": self.options.backend,
+                    "seed": self.options.seed,
+                    "started_at": utc_now(),
+                    "scenarios": [scenario_id],
+                    "dashboard": True,
+                }
+            )
         except JournalError as exc:
             self._note(f"no journal: {exc}", severity="warning")
             return None
@@ -358,8 +393,11 @@ class SwarmApp(App[int]):
         if table.display:
             table.show(table_rows(snap.agents, self.selected_agent), snap.t, self.selected_agent)
             shown = min(len(snap.agents), TABLE_LIMIT)
-            table.border_title = (f"agents · {shown} of {len(snap.agents)} (unwell first; pick others in the "
-                                  "topology)" if len(snap.agents) > TABLE_LIMIT else f"agents · {len(snap.agents)}")
+            table.border_title = (
+                f"agents · {shown} of {len(snap.agents)} (unwell first; pick others in the topology)"
+                if len(snap.agents) > TABLE_LIMIT
+                else f"agents · {len(snap.agents)}"
+            )
         lines = live.events_since(self._event_seq)
         if lines:
             self._event_seq = lines[-1].seq
@@ -412,11 +450,15 @@ class SwarmApp(App[int]):
         self.w_main.set_class(compact, "-compact")
         tabs = self.w_tabs
         tabs.display = compact
-        boxes = {"topology": "#topology", "agents": "#agents", "events": "#events", "charts": "#charts",
-                 "checks": "#right"}
+        boxes = {
+            "topology": "#topology",
+            "agents": "#agents",
+            "events": "#events",
+            "charts": "#charts",
+            "checks": "#right",
+        }
         if not compact:
-            for selector in ("#topology", "#agents", "#events", "#right", "#left", "#charts", "#checks",
-                             "#rollout"):
+            for selector in ("#topology", "#agents", "#events", "#right", "#left", "#charts", "#checks", "#rollout"):
                 self.w_main.query_one(selector).display = True
             return
         tabs.show(self._view)
@@ -471,8 +513,9 @@ class SwarmApp(App[int]):
             if scenario_id:
                 self.start_run(scenario_id)
 
-        self.push_screen(ScenarioPicker(self.scenario_entries(), {**PATTERNS, **EXTRA_PATTERNS},
-                                        current=self.scenario_id), chosen)
+        self.push_screen(
+            ScenarioPicker(self.scenario_entries(), {**PATTERNS, **EXTRA_PATTERNS}, current=self.scenario_id), chosen
+        )
 
     def action_next_agent(self) -> None:
         self._step_agent(+1)
@@ -572,15 +615,16 @@ class SwarmApp(App[int]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         button_id = event.button.id or ""
         if button_id.startswith("btn-"):
-            self.call_later(self.run_action, button_id[len("btn-"):])
+            self.call_later(self.run_action, button_id[len("btn-") :])
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for action, _key, _label, description in self.ALL_ACTIONS:
             if action in ("quit",):
                 continue
-            yield SystemCommand(description, f"swarm-tui action ({action})",
-                                lambda a=action: self.call_later(self.run_action, a))
+            yield SystemCommand(
+                description, f"swarm-tui action ({action})", lambda a=action: self.call_later(self.run_action, a)
+            )
         for kind, description in FAULT_ACTIONS:
             yield SystemCommand(description, "fault", lambda k=kind: self.inject(k))
         for name in self._theme_names:
@@ -594,11 +638,15 @@ class ReplayApp(SwarmApp):
 
     ALL_ACTIONS = ACTIONS + REPLAY_ACTIONS
     CONTROLS = REPLAY_CONTROLS
-    BINDINGS = [Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
-                for action, key, label, desc in REPLAY_ACTIONS] + [
+    BINDINGS = [
+        Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
+        for action, key, label, desc in REPLAY_ACTIONS
+    ] + [
         # The keys that would change a run stay (they say "read-only"), but the footer omits them.
         Binding(key, action, label, id=action, tooltip=desc, show=False)
-        for action, key, label, desc in ACTIONS if action in READ_ONLY_ACTIONS]
+        for action, key, label, desc in ACTIONS
+        if action in READ_ONLY_ACTIONS
+    ]
     SEEK_STEP_S = 5.0
 
     def __init__(self, options: DashboardOptions) -> None:
@@ -616,8 +664,11 @@ class ReplayApp(SwarmApp):
         self.w_checks._shown = ()  # draw the new text on the next sample
         self.live = replay.start()
         self.scenario_id = replay.scenario_id
-        self._note(f"replaying {replay.scenario_id} from {replay.journal.path} ({replay.total:.2f} s recorded; "
-                   "space pauses, x speed, [ ] seek)", toast=not self.options.stable)
+        self._note(
+            f"replaying {replay.scenario_id} from {replay.journal.path} ({replay.total:.2f} s recorded; "
+            "space pauses, x speed, [ ] seek)",
+            toast=not self.options.stable,
+        )
 
     def _tick_fast(self) -> None:
         super()._tick_fast()

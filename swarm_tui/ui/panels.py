@@ -15,8 +15,16 @@ from swarm_tui.engine.live import AgentRow, CheckRow, EventLine, RolloutView, Sn
 from swarm_tui.engine.replay import ReplaySnapshot
 from swarm_tui.ui.topology import STATE_GLYPH
 
-STATUS_GLYPH = {"starting": "◐", "running": "▶", "paused": "‖", "done": "■", "error": "✖", "stopped": "□",
-                "idle": "·", "incomplete": "◌"}
+STATUS_GLYPH = {
+    "starting": "◐",
+    "running": "▶",
+    "paused": "‖",
+    "done": "■",
+    "error": "✖",
+    "stopped": "□",
+    "idle": "·",
+    "incomplete": "◌",
+}
 
 
 class HeaderBar(Static):
@@ -46,8 +54,14 @@ class HeaderBar(Static):
             text.append(f" / {snap.total:.2f}s")
         speed = f"{snap.speed:g}x" if snap.backend == "mock" or replay else "wall"
         text.append(" │ " + speed + " │ ")
-        style = {"running": "green", "paused": "yellow", "done": "bold", "error": "bold red",
-                 "stopped": "dim", "incomplete": "bold yellow"}.get(snap.status, "")
+        style = {
+            "running": "green",
+            "paused": "yellow",
+            "done": "bold",
+            "error": "bold red",
+            "stopped": "dim",
+            "incomplete": "bold yellow",
+        }.get(snap.status, "")
         text.append(f"{STATUS_GLYPH.get(snap.status, '?')} {snap.status}", style=style)
         if snap.error:
             text.append(f" │ {snap.error}", style="red")
@@ -55,9 +69,19 @@ class HeaderBar(Static):
 
 
 COLUMNS = (
-    ("id", "id"), ("role", "role"), ("strategy", "strategy"), ("ver", "version"), ("state", "state"),
-    ("sandbox", "sandbox"), ("hb s", "last_heartbeat"), ("tasks", "tasks"), ("err", "errors"),
-    ("p95", "p95_ms"), ("cpu%", "cpu_pct"), ("MB", "mem_mb"), ("P&L", "pnl"),
+    ("id", "id"),
+    ("role", "role"),
+    ("strategy", "strategy"),
+    ("ver", "version"),
+    ("state", "state"),
+    ("sandbox", "sandbox"),
+    ("hb s", "last_heartbeat"),
+    ("tasks", "tasks"),
+    ("err", "errors"),
+    ("p95", "p95_ms"),
+    ("cpu%", "cpu_pct"),
+    ("MB", "mem_mb"),
+    ("P&L", "pnl"),
 )
 
 
@@ -131,7 +155,7 @@ class AgentsTable(DataTable):
             on_screen: set[str] | None = None
             if self.row_count > self.size.height:
                 first = int(self.scroll_y)
-                keys = [r.key.value for r in self.ordered_rows[first:first + self.size.height + 2]]
+                keys = [r.key.value for r in self.ordered_rows[first : first + self.size.height + 2]]
                 on_screen = {k for k in keys if k is not None}
             visible = on_screen if len(incoming) > self.VISIBLE_ONLY_ABOVE else None
             added = 0
@@ -157,7 +181,7 @@ class AgentsTable(DataTable):
                     if hb != old[hb_index]:
                         self.update_cell(agent_id, "last_heartbeat", hb)
                         self.cell_updates += 1
-                        self._values[agent_id] = (*old[:hb_index], hb, *old[hb_index + 1:])
+                        self._values[agent_id] = (*old[:hb_index], hb, *old[hb_index + 1 :])
                     continue
                 values = tuple(_cell(f, row, colors, now) for f in fields)
                 for i, (f, new) in enumerate(zip(fields, values, strict=True)):
@@ -198,9 +222,18 @@ def _sort_key(value: Any) -> Any:
 
 
 EVENT_STYLE = {
-    "fault_injected": "bold red", "failure_detected": "red", "failover": "green", "scaling": "cyan",
-    "rollout_step": "magenta", "breaker": "yellow", "leader": "green", "partition": "bold red",
-    "fault_cleared": "green", "task": "red", "veto": "yellow", "scenario_finished": "bold",
+    "fault_injected": "bold red",
+    "failure_detected": "red",
+    "failover": "green",
+    "scaling": "cyan",
+    "rollout_step": "magenta",
+    "breaker": "yellow",
+    "leader": "green",
+    "partition": "bold red",
+    "fault_cleared": "green",
+    "task": "red",
+    "veto": "yellow",
+    "scenario_finished": "bold",
 }
 
 
@@ -324,8 +357,13 @@ class RolloutPanel(Static):
         for col in ("step", "target", "actual", "analysis", "decision"):
             table.add_column(col)
         for entry in rollout.log:
-            table.add_row(str(entry["step"]), f"{entry['target']:.0f}%", f"{entry['actual']:.1f}%",
-                          _analysis_text(entry.get("analysis", {})), Text(entry["decision"], style=_decision(entry)))
+            table.add_row(
+                str(entry["step"]),
+                f"{entry['target']:.0f}%",
+                f"{entry['actual']:.1f}%",
+                _analysis_text(entry.get("analysis", {})),
+                Text(entry["decision"], style=_decision(entry)),
+            )
         self.update(_stack(head, table))
 
 
@@ -346,13 +384,17 @@ def _analysis_text(analysis: dict[str, Any]) -> Text:
     ops = {">=": "≥", "<=": "≤"}
     for m in analysis.get("measurements", []):
         mark = "✔" if m["passed"] else "✘"
-        text.append(f"{mark}{names.get(m['name'], m['name'])} {m['value']:.2f}{ops.get(m['op'], m['op'])}"
-                    f"{m['threshold']:g} ", style="green" if m["passed"] else "bold red")
+        text.append(
+            f"{mark}{names.get(m['name'], m['name'])} {m['value']:.2f}{ops.get(m['op'], m['op'])}{m['threshold']:g} ",
+            style="green" if m["passed"] else "bold red",
+        )
     if "green_error_rate" in analysis:
         ok = analysis.get("healthy", True)
-        text.append(f"{'✔' if ok else '✘'}errors {analysis['green_error_rate']:.2f} of "
-                    f"{analysis['green_requests']} ≤{analysis['max_error_rate']:g}",
-                    style="green" if ok else "bold red")
+        text.append(
+            f"{'✔' if ok else '✘'}errors {analysis['green_error_rate']:.2f} of "
+            f"{analysis['green_requests']} ≤{analysis['max_error_rate']:g}",
+            style="green" if ok else "bold red",
+        )
     if analysis.get("manual"):
         text.append(" (by hand)", style="yellow")
     return text
@@ -392,14 +434,31 @@ class ChecksPanel(Static):
 
 
 CONTROLS = (
-    ("start", "Start"), ("pause", "Pause"), ("restart", "Restart"), ("speed", "Speed"), ("pick", "Scenarios"),
-    ("crash", "Crash"), ("faults", "Faults…"), ("partition", "Partition"), ("promote", "Promote"),
-    ("rollback", "Rollback"), ("scale_up", "+1"), ("scale_down", "-1"), ("theme", "Theme"), ("help", "Help"),
+    ("start", "Start"),
+    ("pause", "Pause"),
+    ("restart", "Restart"),
+    ("speed", "Speed"),
+    ("pick", "Scenarios"),
+    ("crash", "Crash"),
+    ("faults", "Faults…"),
+    ("partition", "Partition"),
+    ("promote", "Promote"),
+    ("rollback", "Rollback"),
+    ("scale_up", "+1"),
+    ("scale_down", "-1"),
+    ("theme", "Theme"),
+    ("help", "Help"),
 )
 # A replay changes nothing: its bar moves through the recording instead.
 REPLAY_CONTROLS = (
-    ("seek_start", "|<"), ("seek_back", "-5s"), ("pause", "Pause"), ("seek_forward", "+5s"), ("seek_end", ">|"),
-    ("speed", "Speed"), ("theme", "Theme"), ("help", "Help"),
+    ("seek_start", "|<"),
+    ("seek_back", "-5s"),
+    ("pause", "Pause"),
+    ("seek_forward", "+5s"),
+    ("seek_end", ">|"),
+    ("speed", "Speed"),
+    ("theme", "Theme"),
+    ("help", "Help"),
 )
 
 
@@ -441,5 +500,4 @@ class ViewTabs(Horizontal):
             self.query_one(f"#tab-{key}").set_class(key == current, "-current")
 
 
-VIEWS = (("topology", "Swarm"), ("agents", "Agents"), ("events", "Events"), ("charts", "Charts"),
-         ("checks", "Checks"))
+VIEWS = (("topology", "Swarm"), ("agents", "Agents"), ("events", "Events"), ("charts", "Charts"), ("checks", "Checks"))

@@ -99,8 +99,10 @@ class FaultMenu(ModalScreen[str | None]):
     """
     BINDINGS = [
         Binding("escape", "cancel", "Close", id="faults_close"),
-        *(Binding(str(i + 1), f"pick('{kind}')", label, show=False, id=f"fault_{i + 1}")
-          for i, (kind, label, _h) in enumerate(FAULTS)),
+        *(
+            Binding(str(i + 1), f"pick('{kind}')", label, show=False, id=f"fault_{i + 1}")
+            for i, (kind, label, _h) in enumerate(FAULTS)
+        ),
     ]
 
     def __init__(self, agent: str | None) -> None:
@@ -116,7 +118,7 @@ class FaultMenu(ModalScreen[str | None]):
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id and event.button.id.startswith("fault-"):
-            self.dismiss(event.button.id[len("fault-"):])
+            self.dismiss(event.button.id[len("fault-") :])
 
     def action_pick(self, kind: str) -> None:
         self.dismiss(kind)
@@ -149,7 +151,9 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, description, binding_id)
         note = Text.assemble(
             ("\nEvery action is also a button (the bar at the top) and a command (ctrl+p).\n", ""),
-            ("Remap keys in ", "dim"), (self.config_path, "bold"), (" under [keymap], e.g. crash = \"k\".", "dim"),
+            ("Remap keys in ", "dim"),
+            (self.config_path, "bold"),
+            (' under [keymap], e.g. crash = "k".', "dim"),
         )
         with VerticalScroll():
             yield Static(table)

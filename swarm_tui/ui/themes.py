@@ -21,8 +21,19 @@ from textual.theme import Theme
 from swarm_tui.config.user import brief, config_dir, read_toml, shown
 
 DEFAULT_THEME = "swarm-dark"
-COLOR_KEYS = ("primary", "secondary", "accent", "warning", "error", "success", "foreground", "background",
-              "surface", "panel", "boost")
+COLOR_KEYS = (
+    "primary",
+    "secondary",
+    "accent",
+    "warning",
+    "error",
+    "success",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+)
 # swarm-tui's CSS variables, with defaults for themes that do not set them.
 SWARM_VARIABLES: dict[str, str] = {
     "state-healthy": "#4ec97a",
@@ -76,8 +87,9 @@ def _text_style(value: object, key: str, path: Path) -> str:
     except StyleSyntaxError:
         valid = False
     if not valid:
-        raise ValueError(f"{path}: {key}: expected a text style such as \"bold\", \"reverse\" or \"none\", "
-                         f"got {brief(value)}")
+        raise ValueError(
+            f'{path}: {key}: expected a text style such as "bold", "reverse" or "none", got {brief(value)}'
+        )
     return " ".join(words)
 
 
@@ -106,8 +118,13 @@ def load_theme_file(path: Path) -> Theme:
             variables[key] = _text_style(value, f"variables.{shown(key)}", path)
         else:
             variables[key] = _color(value, f"variables.{shown(key)}", path)
-    return Theme(name=name.strip(), dark=bool(data.get("dark", True)), ansi=bool(data.get("ansi", False)),
-                 variables=variables, **colors)
+    return Theme(
+        name=name.strip(),
+        dark=bool(data.get("dark", True)),
+        ansi=bool(data.get("ansi", False)),
+        variables=variables,
+        **colors,
+    )
 
 
 def load_themes(extra_dirs: list[Path] | None = None) -> ThemeLoad:
@@ -127,9 +144,19 @@ def load_themes(extra_dirs: list[Path] | None = None) -> ThemeLoad:
             out.sources[theme.name] = path
     if DEFAULT_THEME not in out.themes:
         # The project's themes are missing (an unusual install): keep a built-in fallback.
-        out.themes[DEFAULT_THEME] = Theme(name=DEFAULT_THEME, primary="#4fa3ff", secondary="#2f6db5",
-                                          accent="#ffb454", warning="#ffb454", error="#ff5f6d",
-                                          success="#4ec97a", foreground="#dde3ea", background="#0f1419",
-                                          surface="#161d25", panel="#1d2630", dark=True,
-                                          variables=dict(SWARM_VARIABLES))
+        out.themes[DEFAULT_THEME] = Theme(
+            name=DEFAULT_THEME,
+            primary="#4fa3ff",
+            secondary="#2f6db5",
+            accent="#ffb454",
+            warning="#ffb454",
+            error="#ff5f6d",
+            success="#4ec97a",
+            foreground="#dde3ea",
+            background="#0f1419",
+            surface="#161d25",
+            panel="#1d2630",
+            dark=True,
+            variables=dict(SWARM_VARIABLES),
+        )
     return out

@@ -46,8 +46,16 @@ SEVERITY = {"failed": 5, "degraded": 4, "draining": 3, "starting": 2, "stopped":
 
 
 # Braille dot bits by (column, row) inside a character cell.
-BRAILLE_BITS = {(0, 0): 0x01, (0, 1): 0x02, (0, 2): 0x04, (1, 0): 0x08, (1, 1): 0x10, (1, 2): 0x20,
-                (0, 3): 0x40, (1, 3): 0x80}
+BRAILLE_BITS = {
+    (0, 0): 0x01,
+    (0, 1): 0x02,
+    (0, 2): 0x04,
+    (1, 0): 0x08,
+    (1, 1): 0x10,
+    (1, 2): 0x20,
+    (0, 3): 0x40,
+    (1, 3): 0x80,
+}
 
 
 def _arrow(dx: float, dy: float) -> str:
@@ -114,9 +122,16 @@ class TopologyWidget(Widget, can_focus=True):
 
     COMPONENT_CLASSES = {
         *(f"topology--{s}" for s in STATES),
-        "topology--stable", "topology--blue", "topology--green", "topology--canary",
-        "topology--edge", "topology--broken", "topology--message", "topology--selected",
-        "topology--title", "topology--arrow",
+        "topology--stable",
+        "topology--blue",
+        "topology--green",
+        "topology--canary",
+        "topology--edge",
+        "topology--broken",
+        "topology--message",
+        "topology--selected",
+        "topology--title",
+        "topology--arrow",
     }
     DEFAULT_CSS = """
     TopologyWidget { height: 1fr; min-height: 8; }
@@ -330,8 +345,9 @@ class TopologyWidget(Widget, can_focus=True):
             if show_labels or selected:
                 text = f" {node}"
                 lx = x + 1 if x + 1 + len(text) <= width else max(0, x - len(text))
-                canvas.text(lx, y, text, "selected" if selected else (pool if pool in ("blue", "green", "canary")
-                                                                       else "stable"))
+                canvas.text(
+                    lx, y, text, "selected" if selected else (pool if pool in ("blue", "green", "canary") else "stable")
+                )
                 for i in range(len(text)):
                     self._cells[(lx + i, y)] = node
         title = f" {view.kind} · {len(view.nodes)} agents"
@@ -350,8 +366,10 @@ class TopologyWidget(Widget, can_focus=True):
         lines_for_cells = max(1, height - 1 - len(groups))
         capacity = lines_for_cells * width * 2
         per_cell = max(1, math.ceil(n / capacity))
-        while per_cell > 1 and sum(math.ceil(math.ceil(len(v) / per_cell) / (2 * width)) for v in groups.values()) \
-                > lines_for_cells:
+        while (
+            per_cell > 1
+            and sum(math.ceil(math.ceil(len(v) / per_cell) / (2 * width)) for v in groups.values()) > lines_for_cells
+        ):
             per_cell += 1
         colors = {s: styles.get(s, styles[None]).color for s in STATES}
         base = styles[None]
@@ -361,8 +379,9 @@ class TopologyWidget(Widget, can_focus=True):
             key = (top, bottom)
             style = pair_styles.get(key)
             if style is None:
-                style = base + Style(color=colors.get(top) if top else None,
-                                     bgcolor=colors.get(bottom) if bottom else None)
+                style = base + Style(
+                    color=colors.get(top) if top else None, bgcolor=colors.get(bottom) if bottom else None
+                )
                 pair_styles[key] = style
             return style
 
@@ -382,11 +401,11 @@ class TopologyWidget(Widget, can_focus=True):
             label = f" {role} · {pool} ({len(members)}{f', {failed} unwell' if failed else ''})"
             strips.append(Strip([Segment(label[:width].ljust(width), styles.get("title", base))], width))
             y += 1
-            cells = [members[i:i + per_cell] for i in range(0, len(members), per_cell)]
+            cells = [members[i : i + per_cell] for i in range(0, len(members), per_cell)]
             for row_start in range(0, len(cells), 2 * width):
                 if y >= height - 1:
                     break
-                chunk = cells[row_start:row_start + 2 * width]
+                chunk = cells[row_start : row_start + 2 * width]
                 segments: list[Segment] = []
                 run_style: Style | None = None
                 run: list[str] = []
@@ -398,8 +417,8 @@ class TopologyWidget(Widget, can_focus=True):
                     if top:
                         self._cells[(col, y)] = view.nodes[top[0]]
                     holds_selected = selected_index >= 0 and (
-                        (top is not None and selected_index in top)
-                        or (bottom is not None and selected_index in bottom))
+                        (top is not None and selected_index in top) or (bottom is not None and selected_index in bottom)
+                    )
                     if holds_selected:
                         char, style = "◆", styles.get("selected", base)
                     elif top is None:

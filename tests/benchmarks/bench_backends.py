@@ -49,8 +49,10 @@ def bench_local(runs: int) -> None:
     results = [asyncio.run(_local_once()) for _ in range(runs)]
     ready = statistics.median(r[0] for r in results)
     rss = statistics.median(r[1] for r in results)
-    print(f"local: 10 agents started and ready in {ready:.3f} s median (worst {max(r[0] for r in results):.3f} s, "
-          f"target < 1 s); idle agent RSS {rss:.1f} MB (target < 25 MB)")
+    print(
+        f"local: 10 agents started and ready in {ready:.3f} s median (worst {max(r[0] for r in results):.3f} s, "
+        f"target < 1 s); idle agent RSS {rss:.1f} MB (target < 25 MB)"
+    )
 
 
 async def _bare_sdk(n: int) -> float:
@@ -71,8 +73,14 @@ async def _bare_sdk(n: int) -> float:
             if not hello.done():
                 hello.set_result(chunk)
 
-        await sbx.commands.run(f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json", background=True,
-                               timeout=0, stdin=True, on_stdout=on_stdout, cwd=REMOTE_DIR)
+        await sbx.commands.run(
+            f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json",
+            background=True,
+            timeout=0,
+            stdin=True,
+            on_stdout=on_stdout,
+            cwd=REMOTE_DIR,
+        )
         await hello  # started = the agent program answers, as swarm-tui waits for its hello
         await sbx.kill()
 
@@ -101,9 +109,11 @@ def bench_e2b(runs: int, n: int = 20) -> None:
             bare.append(asyncio.run(_bare_sdk(n)))
             ours.append(asyncio.run(_ours(n)))
         b, o = statistics.median(bare), statistics.median(ours)
-        print(f"e2b (loopback fake): {n} sandboxes created, started and killed: bare SDK {b:.2f} s, "
-              f"swarm-tui {o:.2f} s (both wait for each agent's hello) -> overhead {o / b - 1:+.1%} "
-              f"(target < 20 %), medians of {runs}")
+        print(
+            f"e2b (loopback fake): {n} sandboxes created, started and killed: bare SDK {b:.2f} s, "
+            f"swarm-tui {o:.2f} s (both wait for each agent's hello) -> overhead {o / b - 1:+.1%} "
+            f"(target < 20 %), medians of {runs}"
+        )
 
 
 def main() -> None:

@@ -33,17 +33,22 @@ def bench_run_all(runs: int) -> None:
     times = []
     for _ in range(runs):
         started = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "swarm_tui", "run", "--pattern", "all", "--quiet"],
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "swarm_tui", "run", "--pattern", "all", "--quiet"], capture_output=True, text=True
+        )
         times.append(time.perf_counter() - started)
         if proc.returncode != 0:
             print("run --pattern all failed:", proc.stdout, proc.stderr)
             return
     median = statistics.median(times)
-    print(f"run --pattern all (23 scenarios, mock, fresh process): median {median:.2f} s, "
-          f"min {min(times):.2f} s, max {max(times):.2f} s over {runs} runs")
-    print(f"  target < 5 s: {'met' if median < 5.0 else 'MISSED'} ({median / 5.0:.0%} of the budget); "
-          f"{PUBLIC_SUITE_S / median:.0f}x faster than the public suite's {PUBLIC_SUITE_S:.0f}+ s")
+    print(
+        f"run --pattern all (23 scenarios, mock, fresh process): median {median:.2f} s, "
+        f"min {min(times):.2f} s, max {max(times):.2f} s over {runs} runs"
+    )
+    print(
+        f"  target < 5 s: {'met' if median < 5.0 else 'MISSED'} ({median / 5.0:.0%} of the budget); "
+        f"{PUBLIC_SUITE_S / median:.0f}x faster than the public suite's {PUBLIC_SUITE_S:.0f}+ s"
+    )
     print(f"  last run said: {proc.stdout.strip()}")
 
 
@@ -83,8 +88,10 @@ def bench_router(messages: int, agents: int = 10) -> None:
 
     routed, trips = loop.run_until_complete(main())
     loop.close()
-    print(f"router: {routed:,.0f} agent messages/s on one core (CPU time; target >= 100,000: "
-          f"{'met' if routed >= 100_000 else 'MISSED'}, {routed / 100_000:.1f}x)")
+    print(
+        f"router: {routed:,.0f} agent messages/s on one core (CPU time; target >= 100,000: "
+        f"{'met' if routed >= 100_000 else 'MISSED'}, {routed / 100_000:.1f}x)"
+    )
     print(f"round trips: {trips:,.0f} tasks/s (request + agent computes a signal + reply matched)")
 
 

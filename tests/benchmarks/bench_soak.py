@@ -74,14 +74,21 @@ def child(case: str, seed: int) -> dict:
     result = json.loads((out / "soak.json").read_text())["scenarios"][0]
     memory = next(c for c in result["checks"] if "wall-process" in c["name"])
     failed = [c["name"] for c in result["checks"] if not c["passed"] and c is not memory]
-    return {"case": case, "wall_s": result["duration_s"], "status": result["status"], "memory_ok": memory["passed"],
-            "other_failures": failed, "tasks": result["metrics"].get("tasks_launched"),
-            **result["metrics"].get("wall_process", {})}
+    return {
+        "case": case,
+        "wall_s": result["duration_s"],
+        "status": result["status"],
+        "memory_ok": memory["passed"],
+        "other_failures": failed,
+        "tasks": result["metrics"].get("tasks_launched"),
+        **result["metrics"].get("wall_process", {}),
+    }
 
 
 def run_case(case: str, seed: int) -> dict:
-    proc = subprocess.run([sys.executable, __file__, "--child", case, "--seed", str(seed)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", case, "--seed", str(seed)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
         return {"case": case, "error": proc.stderr.strip().splitlines()[-1:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -101,8 +108,10 @@ def main() -> None:
     if args.trace and "traced" not in cases:
         cases.append("traced")
     print(f"lab.soak: 100 agents, 1 h simulated, mock, seed {args.seed}; each case in a fresh process")
-    print(f"{'case':<10} {'wall s':>7} {'RSS first 10 min':>17} {'RSS last 10 min':>16} {'growth':>8} "
-          f"{'tasks':>7}  memory check (< 5 %)")
+    print(
+        f"{'case':<10} {'wall s':>7} {'RSS first 10 min':>17} {'RSS last 10 min':>16} {'growth':>8} "
+        f"{'tasks':>7}  memory check (< 5 %)"
+    )
     for case in cases:
         r = run_case(case, args.seed)
         if "error" in r:
@@ -111,13 +120,17 @@ def main() -> None:
         verdict = "passed" if r["memory_ok"] else "FAILED"
         if r["other_failures"]:
             verdict += f"; other checks failed: {', '.join(r['other_failures'])}"
-        print(f"{case:<10} {r['wall_s']:>7.1f} {r.get('rss_first_10min_mb', 0):>14.2f} MB "
-              f"{r.get('rss_last_10min_mb', 0):>13.2f} MB {r.get('rss_growth_pct', 0):>7.2f}% "
-              f"{r['tasks']:>7}  {verdict}")
+        print(
+            f"{case:<10} {r['wall_s']:>7.1f} {r.get('rss_first_10min_mb', 0):>14.2f} MB "
+            f"{r.get('rss_last_10min_mb', 0):>13.2f} MB {r.get('rss_growth_pct', 0):>7.2f}% "
+            f"{r['tasks']:>7}  {verdict}"
+        )
         if "traced_growth_mb" in r:
-            print(f"{'':<10} traced Python heap: {r['traced_first_10min_mb']:.3f} MB -> "
-                  f"{r['traced_last_10min_mb']:.3f} MB: the engine holds {r['traced_growth_mb']:+.3f} MB more "
-                  "at the end than in the first 10 minutes")
+            print(
+                f"{'':<10} traced Python heap: {r['traced_first_10min_mb']:.3f} MB -> "
+                f"{r['traced_last_10min_mb']:.3f} MB: the engine holds {r['traced_growth_mb']:+.3f} MB more "
+                "at the end than in the first 10 minutes"
+            )
 
 
 if __name__ == "__main__":

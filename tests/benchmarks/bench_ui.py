@@ -47,8 +47,9 @@ def bench_topology() -> None:
             for n, kind in ((200, "mesh"), (150, "ring"), (10_000, "mesh")):
                 nodes = tuple(f"agent-{i}" for i in range(n))
                 states = tuple(rng.choice(["healthy"] * 30 + ["degraded", "failed", "starting"]) for _ in nodes)
-                widget.show(TopologyView(kind=kind, nodes=nodes, roles=("worker",) * n, states=states,
-                                         pools=("stable",) * n))
+                widget.show(
+                    TopologyView(kind=kind, nodes=nodes, roles=("worker",) * n, states=states, pools=("stable",) * n)
+                )
                 await pilot.pause(0.05)
                 times = []
                 for _ in range(50):
@@ -57,8 +58,10 @@ def bench_topology() -> None:
                     widget.render_frame()
                     times.append(time.perf_counter() - t0)
                 median = statistics.median(times) * 1000
-                print(f"topology: {n:>6}-node {kind} ({widget.mode}) frame median {median:.2f} ms,"
-                      f" worst {max(times) * 1000:.2f} ms (target < 5 ms for 200 nodes)")
+                print(
+                    f"topology: {n:>6}-node {kind} ({widget.mode}) frame median {median:.2f} ms,"
+                    f" worst {max(times) * 1000:.2f} ms (target < 5 ms for 200 nodes)"
+                )
 
     asyncio.run(run())
 
@@ -69,8 +72,15 @@ def bench_large_swarm(agents: int, seconds: float) -> None:
 
     cls = REGISTRY["lab.large-swarm"]
     params = {"size": agents, "rate_per_agent": 0.01, "duration_s": 3600.0, "heartbeat_s": 2.0}
-    options = DashboardOptions(scenario="lab.large-swarm", seed=0, speed=1.0, stable=True, remember_theme=False,
-                               picker_on_start=False, extra_scenarios={"lab.large-swarm": lambda: cls(params)})
+    options = DashboardOptions(
+        scenario="lab.large-swarm",
+        seed=0,
+        speed=1.0,
+        stable=True,
+        remember_theme=False,
+        picker_on_start=False,
+        extra_scenarios={"lab.large-swarm": lambda: cls(params)},
+    )
     app = make_app(options)
     me = psutil.Process()
     from textual.screen import Screen
@@ -121,14 +131,20 @@ def bench_large_swarm(agents: int, seconds: float) -> None:
                 await pilot.pause(0.1)
             snap = app.snapshot
             print(f"{agents} agents at 1x, dashboard refreshing for {wall:.1f} s (t={snap.t:.1f} s of scenario):")
-            print(f"  UI thread {ui:.1%} of one core (target < 25 %), engine thread {engine:.1%}, "
-                  f"process {total / wall:.1%}")
+            print(
+                f"  UI thread {ui:.1%} of one core (target < 25 %), engine thread {engine:.1%}, "
+                f"process {total / wall:.1%}"
+            )
             latencies.sort()
-            print(f"  key press to repaint: median {statistics.median(latencies) * 1000:.1f} ms, "
-                  f"p90 {latencies[int(0.9 * len(latencies))] * 1000:.1f} ms, worst {latencies[-1] * 1000:.1f} ms "
-                  "(target < 100 ms)")
-            print(f"  topology mode {app.w_topology.mode}, frames drawn {app.w_topology.frames}, "
-                  f"table cell updates {app.w_agents.cell_updates}")
+            print(
+                f"  key press to repaint: median {statistics.median(latencies) * 1000:.1f} ms, "
+                f"p90 {latencies[int(0.9 * len(latencies))] * 1000:.1f} ms, worst {latencies[-1] * 1000:.1f} ms "
+                "(target < 100 ms)"
+            )
+            print(
+                f"  topology mode {app.w_topology.mode}, frames drawn {app.w_topology.frames}, "
+                f"table cell updates {app.w_agents.cell_updates}"
+            )
 
     asyncio.run(run())
 
@@ -149,8 +165,10 @@ def bench_first_frame(runs: int = 5) -> None:
         launched = time.time()
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         times.append(float(out.stdout.strip().splitlines()[-1]) - launched)
-    print(f"first frame of `swarm-tui --scenario mesh.failover` from process launch: median "
-          f"{statistics.median(times):.2f} s, worst {max(times):.2f} s over {runs} runs (target < 1 s)")
+    print(
+        f"first frame of `swarm-tui --scenario mesh.failover` from process launch: median "
+        f"{statistics.median(times):.2f} s, worst {max(times):.2f} s over {runs} runs (target < 1 s)"
+    )
 
 
 def main() -> None:

@@ -104,15 +104,27 @@ class Autoscaler:
             stabilized = max(r.replicas for r in self._recs)
             desired = max(min(current, stabilized), self.min_replicas)
             direction = "down" if desired < current else "none"
-            reason = (f"highest recommendation in {self.window_s:g} s window: {stabilized}"
-                      if desired != raw else "window allows it")
+            reason = (
+                f"highest recommendation in {self.window_s:g} s window: {stabilized}"
+                if desired != raw
+                else "window allows it"
+            )
         else:
             desired, direction, reason = current, "none", "at target"
         if desired == current:
             return None
-        decision = ScalingDecision(t=now, metric=self.metric, observed=observed,
-                                   target=self.target, current=current, formula=formula,
-                                   desired=desired, direction=direction, reason=reason, inputs=self.inputs())
+        decision = ScalingDecision(
+            t=now,
+            metric=self.metric,
+            observed=observed,
+            target=self.target,
+            current=current,
+            formula=formula,
+            desired=desired,
+            direction=direction,
+            reason=reason,
+            inputs=self.inputs(),
+        )
         self.decisions.append(decision)
         self._publish(decision)
         return decision

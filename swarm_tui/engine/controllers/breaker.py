@@ -70,8 +70,9 @@ class CircuitBreaker:
         rate, calls = round(self._rate(), 4), len(self._outcomes)
         self.transitions.append((now, old.value, new.value))
         self.log.append({"t": now, "old": old.value, "new": new.value, "failure_rate": rate, "calls": calls})
-        self._publish(BreakerTransition(t=now, breaker=self.name, old=old.value, new=new.value,
-                                        failure_rate=rate, calls=calls))
+        self._publish(
+            BreakerTransition(t=now, breaker=self.name, old=old.value, new=new.value, failure_rate=rate, calls=calls)
+        )
         if new == BreakerState.OPEN:
             self._opened_at = now
         if new == BreakerState.HALF_OPEN:

@@ -36,8 +36,7 @@ class HeartbeatDetector:
         for agent in list(self.swarm.agents.values()):
             if agent.state in WATCHED and now - agent.last_heartbeat > limit:
                 silent = now - agent.last_heartbeat
-                self.swarm.fail_agent(agent, detector="heartbeat",
-                                      reason=f"no heartbeat for {silent:.2f} s")
+                self.swarm.fail_agent(agent, detector="heartbeat", reason=f"no heartbeat for {silent:.2f} s")
                 failed.append(agent)
         return failed
 
@@ -51,8 +50,9 @@ class HeartbeatDetector:
 class Replacer:
     """Replaces failed agents with new sandboxes of the same recipe."""
 
-    def __init__(self, swarm: Swarm, *, enabled: bool = True, roles: set[str] | None = None,
-                 max_replacements: int = 50) -> None:
+    def __init__(
+        self, swarm: Swarm, *, enabled: bool = True, roles: set[str] | None = None, max_replacements: int = 50
+    ) -> None:
         self.swarm = swarm
         self.enabled = enabled
         self.roles = roles
@@ -77,5 +77,12 @@ class Replacer:
         if replacement.live and replacement.ready_at is not None:
             recovery = replacement.ready_at - (failed.failed_at or replacement.created_at)
             self.replacements.append((failed.id, replacement.id, recovery))
-            swarm.publish(Failover(t=swarm.clock.now(), failed=failed.id, replacement=replacement.id,
-                                   recovery_s=round(recovery, 4), how="replace"))
+            swarm.publish(
+                Failover(
+                    t=swarm.clock.now(),
+                    failed=failed.id,
+                    replacement=replacement.id,
+                    recovery_s=round(recovery, 4),
+                    how="replace",
+                )
+            )

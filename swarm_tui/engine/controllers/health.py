@@ -17,9 +17,17 @@ from swarm_tui.engine.swarm import Swarm
 class LatencyHealth:
     """Marks latency outliers degraded and recovered ones healthy."""
 
-    def __init__(self, swarm: Swarm, *, factor: float = 3.0, recover_factor: float = 1.6,
-                 min_ms: float = 5.0, period_s: float = 0.5, role: str | None = None,
-                 enabled: bool = True) -> None:
+    def __init__(
+        self,
+        swarm: Swarm,
+        *,
+        factor: float = 3.0,
+        recover_factor: float = 1.6,
+        min_ms: float = 5.0,
+        period_s: float = 0.5,
+        role: str | None = None,
+        enabled: bool = True,
+    ) -> None:
         self.swarm = swarm
         self.factor = factor
         self.recover_factor = recover_factor
@@ -39,12 +47,16 @@ class LatencyHealth:
             median = statistics.median(peers)
             if agent.state == AgentState.HEALTHY:
                 if agent.ewma_ms > max(self.min_ms, self.factor * median):
-                    self.swarm.set_state(agent, AgentState.DEGRADED,
-                                         f"latency {agent.ewma_ms:.1f} ms > {self.factor:g}x peers' {median:.1f} ms")
+                    self.swarm.set_state(
+                        agent,
+                        AgentState.DEGRADED,
+                        f"latency {agent.ewma_ms:.1f} ms > {self.factor:g}x peers' {median:.1f} ms",
+                    )
                     self.marked.append((now, agent.id, "degraded"))
             elif agent.state == AgentState.DEGRADED and agent.ewma_ms < self.recover_factor * median:
-                self.swarm.set_state(agent, AgentState.HEALTHY,
-                                     f"latency {agent.ewma_ms:.1f} ms back near peers' {median:.1f} ms")
+                self.swarm.set_state(
+                    agent, AgentState.HEALTHY, f"latency {agent.ewma_ms:.1f} ms back near peers' {median:.1f} ms"
+                )
                 self.marked.append((now, agent.id, "healthy"))
 
     async def run(self) -> None:

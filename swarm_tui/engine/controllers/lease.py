@@ -112,8 +112,11 @@ class LeaseElection:
                     swarm.fail_agent(old_agent, detector="lease", reason="lease expired")
                 downtime = now - (old_agent.failed_at or now) if old_agent.failed_at else 0.0
                 self.handovers.append((old_agent.id, new.id, now))
-                swarm.publish(Failover(t=now, failed=old_agent.id, replacement=new.id,
-                                       recovery_s=round(downtime, 4), how="promote"))
+                swarm.publish(
+                    Failover(
+                        t=now, failed=old_agent.id, replacement=new.id, recovery_s=round(downtime, 4), how="promote"
+                    )
+                )
 
 
 class NaiveElection:

@@ -59,8 +59,13 @@ class Measurement:
     passed: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": round(self.value, 4), "threshold": self.threshold,
-                "op": self.op, "passed": self.passed}
+        return {
+            "name": self.name,
+            "value": round(self.value, 4),
+            "threshold": self.threshold,
+            "op": self.op,
+            "passed": self.passed,
+        }
 
     def __str__(self) -> str:
         return f"{self.name} {self.value:.3f} {'ok' if self.passed else 'FAILS'} {self.op} {self.threshold:g}"
@@ -78,8 +83,14 @@ class Analysis:
         return [m for m in self.measurements if not m.passed]
 
 
-def canary_analysis(canary: PoolStats, stable: PoolStats, *, min_success_ratio: float = 0.95,
-                    max_latency_ratio: float = 1.5, latency_floor_ms: float = 0.0) -> Analysis:
+def canary_analysis(
+    canary: PoolStats,
+    stable: PoolStats,
+    *,
+    min_success_ratio: float = 0.95,
+    max_latency_ratio: float = 1.5,
+    latency_floor_ms: float = 0.0,
+) -> Analysis:
     """Canary success >= ratio x stable success, and canary p95 <= ratio x stable p95.
 
     Each p95 counts as at least ``latency_floor_ms``: below the floor, differences are transport
@@ -153,16 +164,31 @@ class _Rollout:
         total = sum(s.requests for s in self.step_stats.values())
         return 100.0 * self._stats(pool).requests / total if total else 0.0
 
-    def _log(self, step: int, steps: int, target: float, pool: str, analysis: dict[str, Any],
-             decision: str) -> None:
+    def _log(self, step: int, steps: int, target: float, pool: str, analysis: dict[str, Any], decision: str) -> None:
         actual = self._share(pool)
         total = sum(s.requests for s in self.step_stats.values())
-        entry = {"step": step, "target": target, "actual": round(actual, 3), "requests": total,
-                 "analysis": analysis, "decision": decision, "t": round(self.clock.now(), 4)}
+        entry = {
+            "step": step,
+            "target": target,
+            "actual": round(actual, 3),
+            "requests": total,
+            "analysis": analysis,
+            "decision": decision,
+            "t": round(self.clock.now(), 4),
+        }
         self.steps_log.append(entry)
-        self.swarm.publish(RolloutStep(t=self.clock.now(), rollout=self.kind, step=step, steps=steps,
-                                       target_weight=target, actual_weight=round(actual, 3),
-                                       analysis=analysis, decision=decision))
+        self.swarm.publish(
+            RolloutStep(
+                t=self.clock.now(),
+                rollout=self.kind,
+                step=step,
+                steps=steps,
+                target_weight=target,
+                actual_weight=round(actual, 3),
+                analysis=analysis,
+                decision=decision,
+            )
+        )
 
 
 class BlueGreenRollout(_Rollout):
@@ -204,9 +230,14 @@ class BlueGreenRollout(_Rollout):
         green = self._stats("green")
         enough = green.requests >= self.min_requests
         failing = enough and green.error_rate > self.max_error_rate
-        return {"green_error_rate": round(green.error_rate, 4), "green_requests": green.requests,
-                "max_error_rate": self.max_error_rate, "min_requests": self.min_requests,
-                "healthy": not failing, "live_green": len(self.swarm.live(pool="green"))}
+        return {
+            "green_error_rate": round(green.error_rate, 4),
+            "green_requests": green.requests,
+            "max_error_rate": self.max_error_rate,
+            "min_requests": self.min_requests,
+            "healthy": not failing,
+            "live_green": len(self.swarm.live(pool="green")),
+        }
 
     def _set_green(self, weight: float) -> None:
         self.split.set({"blue": 100.0 - weight, "green": weight})
@@ -322,14 +353,20 @@ class CanaryRollout(_Rollout):
             analysis_dict: dict[str, Any] = {}
             passed = True
             if self.analysis_enabled:
-                analysis = canary_analysis(self._stats("canary"), self.baseline,
-                                           min_success_ratio=self.min_success_ratio,
-                                           max_latency_ratio=self.max_latency_ratio,
-                                           latency_floor_ms=self.latency_floor_ms)
-                analysis_dict = {**analysis.to_dict(), "canary_requests": self._stats("canary").requests,
-                                 "stable_requests": self.baseline.requests,
-                                 "canary_p95_ms": round(self._stats("canary").p95(), 3),
-                                 "stable_p95_ms": round(self.baseline.p95(), 3)}
+                analysis = canary_analysis(
+                    self._stats("canary"),
+                    self.baseline,
+                    min_success_ratio=self.min_success_ratio,
+                    max_latency_ratio=self.max_latency_ratio,
+                    latency_floor_ms=self.latency_floor_ms,
+                )
+                analysis_dict = {
+                    **analysis.to_dict(),
+                    "canary_requests": self._stats("canary").requests,
+                    "stable_requests": self.baseline.requests,
+                    "canary_p95_ms": round(self._stats("canary").p95(), 3),
+                    "stable_p95_ms": round(self.baseline.p95(), 3),
+                }
                 passed = analysis.passed or manual
                 if not analysis.passed:
                     self.failed_analysis = analysis
