@@ -1,7 +1,30 @@
-"""``python -m swarm_tui`` runs the command line."""
+"""``python -m swarm_tui`` and the ``swarm-tui`` command.
 
+Signals are taken over first, before the rest of the program is even imported: a SIGTERM or
+Ctrl-C that arrives while swarm-tui starts up is remembered and ends it with its exit code
+(143, 130, 129), not with the signal's raw death.
+"""
+
+import signal
 import sys
 
-from swarm_tui.cli import main
+_EARLY: list[int] = []
 
-sys.exit(main())
+
+def _remember(signum: int, _frame: object) -> None:
+    _EARLY.append(signum)
+
+
+def run() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _remember)
+    from swarm_tui.cli import main, wait_for_foreign_threads
+
+    code = main(early_signals=_EARLY)
+    # The interpreter is about to shut down: first let the e2b SDK's own threads finish (see there).
+    wait_for_foreign_threads()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    run()

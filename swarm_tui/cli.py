@@ -1,22 +1,29 @@
 """Command line: the dashboard, the headless runner and its helpers.
 
 Exit codes: 0 all checks passed; 1 a check failed (or a scenario errored); 2 bad usage or bad
-input (one line on stderr, no traceback); 130 interrupted (results so far are still written).
+input (one line on stderr, no traceback); 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP
+(results so far are still written). The work itself belongs to the run session
+(:mod:`swarm_tui.session`); this module parses, calls and prints.
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from swarm_tui import __version__
+from swarm_tui.engine.sandbox import backend_names
+from swarm_tui.session.shutdown import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Shutdown
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-BACKENDS = ("mock", "local", "e2b")
+F = TypeVar("F", bound=Callable[..., Any])
+# Installed first thing by main(): a signal that arrives before a run is set up (while the
+# backend's key is checked, say) is remembered, and the command ends with its exit code.
+SHUTDOWN = Shutdown()
 
 
 class UsageProblem(click.UsageError):
@@ -27,96 +34,9 @@ def _fail(message: str) -> UsageProblem:
     return UsageProblem(message)
 
 
-def select_scenarios(
-    patterns: Sequence[str], ids: Sequence[str], configs: Sequence[str], off: Sequence[str] = ()
-) -> tuple[list, str | None]:
-    """The scenarios a run asked for, with scenario files applied. Returns (scenarios, market csv)."""
-    from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
-    from swarm_tui.engine.scenario import REGISTRY, ScenarioError
-    from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, all_scenarios, scenarios_of
-
-    definitions = []
-    for path in configs:
-        try:
-            definitions.append(load_scenario_file(path))
-        except ConfigError as exc:
-            raise _fail(str(exc)) from None
-    chosen: list[str] = []
-    for pattern in patterns:
-        if pattern == "all":
-            chosen.extend(cls.id for cls in all_scenarios())
-        elif pattern in PATTERNS or pattern in EXTRA_PATTERNS:
-            chosen.extend(cls.id for cls in scenarios_of(pattern))
-        else:
-            names = ", ".join([*PATTERNS, *EXTRA_PATTERNS])
-            raise _fail(f"unknown pattern {pattern!r} (choose from: all, {names})")
-    for sid in ids:
-        if sid not in REGISTRY and not any(d.id == sid for d in definitions):
-            raise _fail(f"unknown scenario {sid!r} (see `swarm-tui patterns`)")
-        chosen.append(sid)
-    if not patterns and not ids:
-        chosen = [d.id for d in definitions] if definitions else [cls.id for cls in all_scenarios()]
-    for d in definitions:
-        if not d.overrides and d.id not in chosen:
-            chosen.append(d.id)
-    seen: set[str] = set()
-    ordered = [s for s in chosen if not (s in seen or seen.add(s))]
-    by_id = {d.id: d for d in definitions}
-    scenarios = []
-    markets = {d.market for d in definitions if d.market}
-    mechanisms_off = set(off)
-    used_off: set[str] = set()
-    for sid in ordered:
-        try:
-            if sid in by_id:
-                scenario = by_id[sid].build()
-            else:
-                scenario = REGISTRY[sid]()
-            for name in mechanisms_off:
-                if name in scenario.mechanisms:
-                    scenario.mechanisms[name] = False
-                    used_off.add(name)
-        except ScenarioError as exc:
-            raise _fail(str(exc)) from None
-        scenarios.append(scenario)
-    unused = mechanisms_off - used_off
-    if unused:
-        raise _fail(
-            f"--off {sorted(unused)[0]}: no selected scenario has that mechanism "
-            "(see `swarm-tui patterns --mechanisms`)"
-        )
-    if len(markets) > 1:
-        raise _fail("scenario files name different market files; run them separately")
-    return scenarios, next(iter(markets), None)
-
-
-def make_backend_factory(name: str, options: dict | None = None):
-    """A function seed -> Backend for the named backend."""
-    from swarm_tui.backends import make_backend
-
-    options = options or {}
-    return lambda seed: make_backend(name, seed=seed, **options)
-
-
-def e2b_options(template: str | None, timeout: int | None, rate: float | None, cap: int | None) -> dict:
+def e2b_options(template: str | None, timeout: int | None, rate: float | None, cap: int | None) -> dict[str, Any]:
     options = {"template": template, "sandbox_timeout_s": timeout, "rate_per_s": rate, "max_sandboxes": cap}
     return {k: v for k, v in options.items() if v is not None}
-
-
-def preflight(backend: str, seed: int, options: dict):
-    """Build the backend once and check it can work (credentials, interpreter) before anything
-    starts: a missing or rejected E2B key is one line and exit 2, not a failed run."""
-    import asyncio
-
-    from swarm_tui.backends.base import BackendError
-
-    factory = make_backend_factory(backend, options if backend == "e2b" else None)
-    try:
-        probe = factory(seed)
-        asyncio.run(probe.start())
-    except (ValueError, BackendError) as exc:
-        raise _fail(str(exc)) from None
-    return factory
 
 
 def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
@@ -126,7 +46,7 @@ def _finite(_ctx: click.Context, param: click.Parameter, value: float | None) ->
     return value
 
 
-def e2b_flags(fn):
+def e2b_flags(fn: F) -> F:
     """The E2B options of the commands that run scenarios (environment variables set the defaults)."""
     for option in reversed(
         (
@@ -156,10 +76,33 @@ def e2b_flags(fn):
     return fn
 
 
+def _session(backend: str, seed: int, options: dict[str, Any], **kwargs: Any) -> Any:
+    from swarm_tui.session.run import RunSession, SessionError
+
+    session = RunSession(
+        backend=backend,
+        seed=seed,
+        backend_options=options if backend == "e2b" else {},
+        shutdown=SHUTDOWN,
+        **kwargs,
+    )
+    try:
+        session.check()
+        session.preflight()
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
+    return session
+
+
+THEMES_HELP = "Dashboard theme: swarm-dark, swarm-light, swarm-high-contrast, swarm-ansi, or one of your own."
+
+
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True, help="Where agents run.")
+@click.option(
+    "--backend", type=click.Choice(backend_names()), default="mock", show_default=True, help="Where agents run."
+)
 @click.option("--scenario", "scenario_id", metavar="ID", help="Open the dashboard with this scenario running.")
-@click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
+@click.option("--theme", metavar="NAME", help=THEMES_HELP)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the market and the mock sandboxes.")
 @click.option("--config", "configs", multiple=True, metavar="FILE.toml", help="Scenario file(s) to offer.")
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
@@ -185,22 +128,14 @@ def cli(
     """
     if ctx.invoked_subcommand is not None:
         return
-    if seed < 0:
-        raise _fail(f"--seed must be >= 0, got {seed}")
     from swarm_tui.ui import run_dashboard
 
-    options = e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max)
-    preflight(backend, seed, options)
+    session = _session(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
+    if SHUTDOWN.requested:
+        ctx.exit(SHUTDOWN.exit_code)
+    SHUTDOWN.restore()  # the dashboard handles its own signals (and ctrl+c is a key there)
     try:
-        code = run_dashboard(
-            backend=backend,
-            scenario=scenario_id,
-            theme=theme,
-            seed=seed,
-            configs=list(configs),
-            mouse=not no_mouse,
-            backend_options=options if backend == "e2b" else {},
-        )
+        code = run_dashboard(session, scenario=scenario_id, theme=theme, configs=list(configs), mouse=not no_mouse)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     ctx.exit(code)
@@ -222,7 +157,7 @@ def cli(
     metavar="FILE.toml",
     help="A scenario file: a new scenario, or an override of one from the catalogue.",
 )
-@click.option("--backend", type=click.Choice(BACKENDS), default="mock", show_default=True)
+@click.option("--backend", type=click.Choice(backend_names()), default="mock", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--export",
@@ -274,109 +209,64 @@ def run(
     from rich.console import Console
 
     from swarm_tui.console import LiveProgress, one_line, summary_table
-    from swarm_tui.engine.market import CsvMarket, MarketDataError
-    from swarm_tui.engine.runner import Runner, Shutdown, new_run_id, utc_now
-    from swarm_tui.results.export import ExportError, check_export_path, write_export
-    from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
+    from swarm_tui.session.run import SessionError, describe, select_scenarios
 
-    if seed < 0:
-        raise _fail(f"--seed must be >= 0, got {seed}")
     if journal_path and no_journal:
         raise _fail("--journal and --no-journal contradict each other")
-    for path in exports:
-        try:
-            check_export_path(path)
-        except ExportError as exc:
-            raise _fail(str(exc)) from None
-    scenarios, file_market = select_scenarios(patterns, ids, configs, off)
-    market = market_csv or file_market
-    if market:
-        try:
-            CsvMarket(market)
-        except MarketDataError as exc:
-            raise _fail(str(exc)) from None
-    factory = preflight(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
-
-    console = Console(stderr=False)
+    try:
+        scenarios, file_market = select_scenarios(patterns, ids, configs, off)
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
+    session = _session(
+        backend,
+        seed,
+        e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max),
+        market_csv=market_csv or file_market,
+        exports=exports,
+        journal=not no_journal,
+        journal_path=journal_path,
+    )
+    console = Console(stderr=False, width=_width())
     errors = Console(stderr=True, soft_wrap=True)
-    run_id = new_run_id()
-    header = {
-        "backend": backend,
-        "seed": seed,
-        "started_at": utc_now(),
-        "scenarios": [s.id for s in scenarios],
-        "argv": _safe_argv(),
-    }
-    paths = [Path(p) for p in exports if Path(p).suffix.lower() == ".jsonl"]
-    main_journal = None if no_journal else Path(journal_path) if journal_path else default_journal_path(run_id)
-    journals: list[JournalWriter] = []
-    for path in ([main_journal] if main_journal else []) + paths:
-        writer = JournalWriter(path, run_id)
-        try:
-            writer.open(header)
-        except JournalError as exc:
-            for opened in journals:
-                opened.close()
-            raise _fail(str(exc)) from None
-        journals.append(writer)
+    try:
+        main_journal = session.open_journals(scenarios)
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
     if main_journal is not None:
-        if not journal_path:
-            prune_journals(main_journal.parent)
         errors.print(f"journal: {main_journal}", style="dim", highlight=False)
 
-    shutdown = Shutdown()
+    shutdown = session.shutdown
     shutdown.on_message = lambda text: errors.print(f"swarm-tui: {text}", style="yellow", highlight=False)
     progress = LiveProgress(console, scenarios) if not quiet else None
-    runner = Runner(
-        factory,
-        backend,
-        seed=seed,
-        market_csv=market,
-        subscribers=list(journals),
-        run_id=run_id,
-        on_start=progress.on_start if progress else None,
-        on_finish=progress.on_finish if progress else None,
-        on_context=progress.on_context if progress else None,
-        shutdown=shutdown,
-    )
     crash: BaseException | None = None
     with shutdown:
         try:
             if progress is not None:
                 with progress:
-                    runner.run(scenarios)
+                    session.run(
+                        scenarios,
+                        on_start=progress.on_start,
+                        on_finish=progress.on_finish,
+                        on_context=progress.on_context,
+                    )
             else:
-                runner.run(scenarios)
+                session.run(scenarios)
         except KeyboardInterrupt:  # a Ctrl-C that got past the handler (before it was installed)
             shutdown.signum = shutdown.signum or 2
         except Exception as exc:  # a bug outside the scenarios: still close and export what was measured
             crash = exc
         # From here on a signal only hurries: the journal and the exports must be written.
-        result = runner.last
+        result = session.last
+        if result is not None:
+            result.interrupted = result.interrupted or shutdown.requested
+        for problem in session.close_journals(result, crash):
+            errors.print(f"swarm-tui: {problem}", style="red", highlight=False)
         if result is None:
-            for journal in journals:
-                journal.close({"finished_at": utc_now(), "interrupted": True})
             if crash is not None:
                 raise crash
             sys.exit(shutdown.exit_code or EXIT_INTERRUPTED)
-        result.interrupted = result.interrupted or shutdown.requested
-        for journal in journals:
-            journal.close(
-                {
-                    "finished_at": result.finished_at or utc_now(),
-                    "summary": result.counts(),
-                    "interrupted": result.interrupted,
-                    **({"error": _describe(crash)} if crash else {}),
-                }
-            )
-            if journal.error:
-                errors.print(f"swarm-tui: {journal.error}", style="red", highlight=False)
-        for path in exports:
-            if Path(path).suffix.lower() != ".jsonl":
-                try:
-                    write_export(result, path)
-                except (ExportError, OSError) as exc:
-                    errors.print(f"swarm-tui: cannot write {path}: {exc}", style="red", highlight=False)
+        for problem in session.write_exports(result):
+            errors.print(f"swarm-tui: {problem}", style="red", highlight=False)
         if quiet:
             click.echo(one_line(result))
         else:
@@ -386,26 +276,16 @@ def run(
                 console.print(f"wrote {path}", style="dim")
         if crash is not None:
             errors.print(
-                f"swarm-tui: internal error: {_describe(crash)} (results so far were written)",
+                f"swarm-tui: internal error: {describe(crash)} (results so far were written)",
                 style="red",
                 highlight=False,
             )
-            sys.exit(EXIT_FAILED)
-        if shutdown.requested:
-            sys.exit(shutdown.exit_code)
-        sys.exit(EXIT_OK if result.passed else EXIT_FAILED)
+        sys.exit(session.exit_code(result, crash))
 
 
-def _describe(exc: BaseException | None) -> str:
-    from swarm_tui.redact import scrub
-
-    return scrub(f"{type(exc).__name__}: {exc}") if exc is not None else ""
-
-
-def _safe_argv() -> list[str]:
-    from swarm_tui.redact import scrub
-
-    return [scrub(a) for a in sys.argv[1:]]
+def _width() -> int | None:
+    """Piped or in CI, Rich would wrap the summary at 80 columns: give it room instead."""
+    return None if sys.stdout.isatty() else 160
 
 
 @cli.command()
@@ -439,7 +319,7 @@ def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
     except JournalError as exc:
         raise _fail(str(exc)) from None
     result = rebuild_results(recorded)
-    console = Console()
+    console = Console(width=_width())
     errors = Console(stderr=True, soft_wrap=True)
     for note in recorded.notes:
         errors.print(f"note: {note}", style="yellow", highlight=False)
@@ -471,7 +351,7 @@ def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
     show_default=True,
     help="Playback speed (times the recorded scenario time).",
 )
-@click.option("--theme", metavar="NAME", help="Dashboard theme (see themes/).")
+@click.option("--theme", metavar="NAME", help=THEMES_HELP)
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
 def replay(journal: str, scenario_id: str | None, speed: float, theme: str | None, no_mouse: bool) -> None:
     """Play a recorded run in the dashboard: pause, speed, seek (read-only)."""
@@ -492,34 +372,31 @@ def replay(journal: str, scenario_id: str | None, speed: float, theme: str | Non
 
 @cli.command()
 @click.option("--mechanisms", is_flag=True, help="Also list the mechanisms each scenario relies on.")
-@click.option("--params", "show_params", metavar="ID", help="Show a scenario's parameters (for scenario files).")
-def patterns(mechanisms: bool, show_params: str | None) -> None:
+@click.option("--params", "show_params", metavar="ID", help="Print a scenario's parameters as a scenario file (TOML).")
+@click.option("--markdown", is_flag=True, help="Print the whole catalogue as Markdown (docs/scenarios.md).")
+def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
     """List the patterns and their scenarios, one line each."""
     from rich.console import Console
-    from rich.table import Table
 
-    from swarm_tui.engine.scenario import REGISTRY
-    from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, scenarios_of
+    from swarm_tui.patterns.catalogue import load_catalogue
+    from swarm_tui.patterns.describe import catalogue_markdown, scenario_toml
 
-    console = Console()
+    catalogue = load_catalogue()
     if show_params:
-        cls = REGISTRY.get(show_params)
+        cls = catalogue.get(show_params)
         if cls is None:
             raise _fail(f"unknown scenario {show_params!r} (see `swarm-tui patterns`)")
-        table = Table(title=f"{cls.id} parameters", title_justify="left")
-        table.add_column("key")
-        table.add_column("default")
-        for key, value in cls.defaults.items():
-            table.add_row(key, repr(value))
-        for f in cls.default_faults:
-            table.add_row("[[faults]]", repr(f))
-        for name, text in cls.mechanism_help.items():
-            table.add_row(f"mechanisms.{name}", f"true  ({text})")
-        console.print(table)
+        click.echo(scenario_toml(cls), nl=False)
         return
-    for pattern, text in {**PATTERNS, **EXTRA_PATTERNS}.items():
+    if markdown:
+        from swarm_tui.session.docs import catalogue_checks
+
+        click.echo(catalogue_markdown(catalogue, catalogue_checks(catalogue)), nl=False)
+        return
+    console = Console(width=_width())
+    for pattern, text in catalogue.all_patterns().items():
         console.print(f"[bold]{pattern}[/bold]  [dim]{text}[/dim]")
-        for cls in scenarios_of(pattern):
+        for cls in catalogue.scenarios_of(pattern):
             console.print(f"  {cls.id:<34} {cls.summary}")
             if mechanisms:
                 for name, help_text in cls.mechanism_help.items():
@@ -530,51 +407,33 @@ def patterns(mechanisms: bool, show_params: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Kill what is found (otherwise only list it).")
 @click.option(
     "--where",
-    type=click.Choice(("all", "e2b", "local")),
+    type=click.Choice(("all", *backend_names())),
     default="all",
     show_default=True,
-    help="Look at E2B sandboxes, local agent processes, or both.",
+    help="Which backend's leftovers to look for.",
 )
 def cleanup(yes: bool, where: str) -> None:
     """Find (and with --yes kill) sandboxes and agent processes left by swarm-tui runs."""
-    import asyncio
-    import os
-
     from rich.console import Console
     from rich.table import Table
 
-    from swarm_tui.backends.base import OwnedSandbox
-    from swarm_tui.backends.local import find_stray_agents, kill_stray_agent
+    from swarm_tui.engine.sandbox import BackendError
+    from swarm_tui.session.cleanup import find_leftovers, kill_leftovers
 
     console = Console()
-    found: list[OwnedSandbox] = []
-    notes: list[str] = []
-    if where in ("all", "local"):
-        found.extend(find_stray_agents())
-    if where in ("all", "e2b"):
-        if not os.environ.get("E2B_API_KEY"):
-            notes.append("E2B: skipped (E2B_API_KEY is not set)")
-        else:
-            from e2b.exceptions import AuthenticationException
-
-            from swarm_tui.backends.e2b import list_tagged_sandboxes
-            from swarm_tui.redact import scrub
-
-            try:
-                found.extend(asyncio.run(list_tagged_sandboxes()))
-            except AuthenticationException:
-                raise _fail("E2B rejected the API key (401): check E2B_API_KEY") from None
-            except Exception as exc:
-                raise _fail(scrub(f"cannot list E2B sandboxes: {type(exc).__name__}: {exc}")) from None
-    for note in notes:
+    try:
+        found = find_leftovers(where)
+    except BackendError as exc:
+        raise _fail(str(exc)) from None
+    for note in found.notes:
         console.print(note, style="dim")
-    if not found:
+    if not found.items:
         console.print("nothing left behind: no swarm-tui sandboxes or agent processes found")
         return
-    table = Table(title=f"{len(found)} left behind", title_justify="left")
+    table = Table(title=f"{len(found.items)} left behind", title_justify="left")
     for col in ("backend", "id", "agent", "run id", "age", "detail"):
         table.add_column(col, overflow="fold")
-    for item in found:
+    for item in found.items:
         table.add_row(
             item.backend, item.id, item.agent_id or "-", item.run_id or "-", f"{item.age_s:,.0f} s", item.detail
         )
@@ -582,28 +441,33 @@ def cleanup(yes: bool, where: str) -> None:
     if not yes:
         console.print("run again with --yes to kill them")
         return
-    killed = 0
-    in_use = [i for i in found if i.backend == "local" and "run alive" in i.detail]
-    if in_use:
-        console.print(f"{len(in_use)} local agent(s) belong to a run still going: left alone", style="yellow")
-    found = [i for i in found if i not in in_use]
-    for item in found:
-        if item.backend == "local":
-            killed += kill_stray_agent(int(item.id.split("-", 1)[1]))
-        else:
-            from swarm_tui.backends.e2b import kill_sandbox
-
-            try:
-                killed += asyncio.run(kill_sandbox(item.id))
-            except Exception as exc:
-                console.print(f"could not kill {item.id}: {type(exc).__name__}", style="red")
-    console.print(f"killed {killed} of {len(found)}")
-    if killed < len(found):
+    if found.in_use:
+        console.print(f"{len(found.in_use)} agent(s) belong to a run still going: left alone", style="yellow")
+    killed, problems = kill_leftovers(found.stray)
+    for problem in problems:
+        console.print(problem, style="red")
+    console.print(f"killed {killed} of {len(found.stray)}")
+    if killed < len(found.stray):
         sys.exit(EXIT_FAILED)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: runs the CLI and turns every error into one line and an exit code."""
+def main(argv: Sequence[str] | None = None, *, early_signals: Sequence[int] = ()) -> int:
+    """Entry point: runs the CLI and turns every error into one line and an exit code.
+
+    ``early_signals`` arrived before this ran (see :mod:`swarm_tui.__main__`): the first counts."""
+    global SHUTDOWN
+    SHUTDOWN = Shutdown().install()
+    if early_signals:
+        SHUTDOWN.request(early_signals[0])
+    try:
+        code = _main(argv)
+        # A signal that arrived while the command did something else still decides the code.
+        return SHUTDOWN.exit_code if SHUTDOWN.requested else code
+    finally:
+        SHUTDOWN.restore()
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         code = cli.main(args=list(argv) if argv is not None else None, prog_name="swarm-tui", standalone_mode=False)
         if isinstance(code, int):  # click returns ctx.exit(code) instead of raising, outside standalone mode
@@ -614,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("swarm-tui: interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.ClickException as exc:
-        from swarm_tui.redact import scrub
+        from swarm_tui.engine.redact import scrub
 
         message = " ".join(exc.format_message().split())  # one line, whatever the message held
         message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)  # no escape codes
@@ -626,6 +490,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code) if isinstance(exc.code, int) else (0 if exc.code is None else EXIT_USAGE)
     return EXIT_OK
+
+
+def wait_for_foreign_threads(timeout: float = 5.0) -> None:
+    """Return once no thread that Python did not start is running Python code (or after ``timeout``).
+
+    The e2b SDK's HTTP client (pyqwest) runs on Rust threads that complete our awaits by calling
+    the loop's ``call_soon_threadsafe``, which lets go of the GIL to write the loop's wake-up byte:
+    the awaiting code (the CLI) may resume and reach interpreter shutdown before that thread takes
+    the GIL back. Python (before 3.14) ends a thread that takes the GIL during shutdown with
+    ``pthread_exit``, and unwinding the Rust frames of that thread aborts the process (SIGABRT).
+    Waiting here, before shutdown begins, lets such a thread finish what it started.
+    """
+    import threading
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ours = {t.ident for t in threading.enumerate() if not isinstance(t, threading._DummyThread)}
+        if set(sys._current_frames()) <= ours:
+            return
+        time.sleep(0.001)  # lets them take the GIL and finish
 
 
 if __name__ == "__main__":  # pragma: no cover

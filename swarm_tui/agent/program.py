@@ -102,7 +102,7 @@ class Program:
         try:
             msg = json.loads(text)
         except ValueError as exc:
-            self.error(f"input line is not JSON: {exc.msg}")
+            self.error(f"input line is not JSON: {getattr(exc, 'msg', exc)}")
             return
         if not isinstance(msg, dict):
             self.error(f"input line is not a JSON object but {type(msg).__name__}")

@@ -35,19 +35,20 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from swarm_tui.backends.base import (
+from swarm_tui.backends.local import MARKER
+from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, LineBuffer, decode_line, invalid
+from swarm_tui.engine.redact import scrub
+from swarm_tui.engine.sandbox import (
     Backend,
     BackendCapabilities,
     BackendError,
+    Leftovers,
     OwnedSandbox,
     SandboxHandle,
     SandboxMetrics,
     SandboxSpec,
 )
-from swarm_tui.backends.local import MARKER
-from swarm_tui.engine.faults import AGENT_FAULTS, Fault
-from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, LineBuffer, decode_line, invalid
-from swarm_tui.redact import scrub
 
 APP_TAG = "swarm-tui"
 REMOTE_DIR = "/home/user/swarm"
@@ -134,6 +135,7 @@ class E2BBackend(Backend):
         recovery_budget_s=20.0,
         heartbeat_s=1.0,
         faults=frozenset(AGENT_FAULTS),
+        metrics_every_s=5.0,  # one API call per sandbox: read them less often
     )
 
     def __init__(
@@ -153,7 +155,7 @@ class E2BBackend(Backend):
         self.program = program
         env = os.environ
         self.template = template or env.get("SWARM_TUI_E2B_TEMPLATE", "base")
-        self.sandbox_timeout_s = int(sandbox_timeout_s or env.get("SWARM_TUI_E2B_TIMEOUT", 30))
+        self.sandbox_timeout_s = int(sandbox_timeout_s or env.get("SWARM_TUI_E2B_TIMEOUT") or 30)
         rate = rate_per_s if rate_per_s is not None else float(env.get("SWARM_TUI_E2B_RATE", DEFAULT_RATE))
         cap = max_sandboxes if max_sandboxes is not None else int(env.get("SWARM_TUI_E2B_MAX", DEFAULT_MAX))
         if rate <= 0 or cap <= 0:
@@ -228,7 +230,7 @@ class E2BBackend(Backend):
                 # 503 (service busy), timeouts, dropped connections: retried with backoff.
                 reason = scrub(f"{type(exc).__name__}: {exc}")
             finally:
-                self._requesting.discard(current)  # type: ignore[arg-type]
+                self._requesting.discard(current)
             attempt += 1
             self.retries += 1
             if attempt > self.create_retries:
@@ -501,6 +503,23 @@ class E2BBackend(Backend):
 
     async def list_owned(self) -> list[OwnedSandbox]:
         return await list_tagged_sandboxes()
+
+    @classmethod
+    async def leftovers(cls) -> Leftovers:
+        if not os.environ.get("E2B_API_KEY"):
+            return Leftovers(notes=["E2B: skipped (E2B_API_KEY is not set)"])
+        from e2b.exceptions import AuthenticationException
+
+        try:
+            return Leftovers(items=await list_tagged_sandboxes())
+        except AuthenticationException:
+            raise BackendError("E2B rejected the API key (401): check E2B_API_KEY") from None
+        except Exception as exc:
+            raise BackendError(scrub(f"cannot list E2B sandboxes: {type(exc).__name__}: {exc}")) from None
+
+    @classmethod
+    async def kill_leftover(cls, item: OwnedSandbox) -> bool:
+        return item.backend == "e2b" and await kill_sandbox(item.id)
 
 
 async def list_tagged_sandboxes() -> list[OwnedSandbox]:

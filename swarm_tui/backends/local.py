@@ -21,17 +21,18 @@ from typing import Any
 
 import psutil
 
-from swarm_tui.backends.base import (
+from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, decode_line, invalid
+from swarm_tui.engine.sandbox import (
     Backend,
     BackendCapabilities,
     BackendError,
+    Leftovers,
     OwnedSandbox,
     SandboxHandle,
     SandboxMetrics,
     SandboxSpec,
 )
-from swarm_tui.engine.faults import AGENT_FAULTS, Fault
-from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, decode_line, invalid
 
 MARKER = "swarm-tui-agent"  # on every agent's command line, so `swarm-tui cleanup` finds strays
 START_TIMEOUT_S = 15.0
@@ -107,8 +108,9 @@ class LocalBackend(Backend):
         handle = SandboxHandle(
             id=f"local-{proc.pid}", agent_id=spec.agent_id, backend=self.name, created_at=self.clock.now(), pid=proc.pid
         )
+        ps: psutil.Process | None
         try:
-            ps: psutil.Process | None = psutil.Process(proc.pid)
+            ps = psutil.Process(proc.pid)
             ps.cpu_percent(None)  # prime the CPU counter
         except psutil.Error:
             ps = None
@@ -278,6 +280,16 @@ class LocalBackend(Backend):
     def alive_count(self) -> int:
         return sum(1 for a in self._agents.values() if not a.exited and a.proc.returncode is None)
 
+    @classmethod
+    async def leftovers(cls) -> Leftovers:
+        return Leftovers(items=find_stray_agents())
+
+    @classmethod
+    async def kill_leftover(cls, item: OwnedSandbox) -> bool:
+        if item.backend != "local" or not item.id.startswith("local-"):
+            return False
+        return kill_stray_agent(int(item.id.split("-", 1)[1]))
+
 
 def find_stray_agents() -> list[OwnedSandbox]:
     """Agent processes on this machine left by a run that was killed (for `swarm-tui cleanup`)."""
@@ -294,6 +306,7 @@ def find_stray_agents() -> list[OwnedSandbox]:
         with contextlib.suppress(ValueError, IndexError, AttributeError):
             agent_id = json.loads(cmdline[cmdline.index("--config") + 1]).get("agent_id", "")
         owner = "orphan" if orphan else f"run alive (pid {ppid})"
+        in_use = not orphan
         out.append(
             OwnedSandbox(
                 id=f"local-{proc.pid}",
@@ -302,6 +315,7 @@ def find_stray_agents() -> list[OwnedSandbox]:
                 run_id=marker.split(":", 1)[1],
                 age_s=now - (proc.info.get("create_time") or now),
                 detail=f"pid {proc.pid}, {owner}",
+                in_use=in_use,
             )
         )
     return out

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from swarm_tui.agent.core import AgentCore
-from swarm_tui.backends.base import (
+from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.sandbox import (
     Backend,
     BackendCapabilities,
     OwnedSandbox,
@@ -33,7 +34,6 @@ from swarm_tui.backends.base import (
     SandboxMetrics,
     SandboxSpec,
 )
-from swarm_tui.engine.faults import AGENT_FAULTS, Fault
 
 BASE_MEMORY_MB = 42.0
 

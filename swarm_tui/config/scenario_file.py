@@ -6,19 +6,18 @@ and what was expected, in one line.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from swarm_tui.agent.kinds import KINDS
-from swarm_tui.config.user import brief, read_toml, shown
-from swarm_tui.engine.faults import FAULT_KINDS
-from swarm_tui.engine.scenario import Scenario, ScenarioError
-from swarm_tui.patterns import REGISTRY  # importing the patterns fills the catalogue
+from swarm_tui.config.user import read_toml
+from swarm_tui.engine.params import AgentEntry, FaultEntry, brief, shown, validation_message
+from swarm_tui.engine.runner import AnyScenario
+from swarm_tui.engine.scenario import ScenarioError
+from swarm_tui.patterns.catalogue import Catalogue, ScenarioClass, load_catalogue
 
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,79}$")
 
@@ -29,39 +28,6 @@ class ConfigError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Defect(_Strict):
-    error_rate: float = Field(0.0, ge=0.0, le=1.0)
-    latency_factor: float = Field(1.0, ge=1.0, le=100.0)
-
-
-class AgentEntry(_Strict):
-    kind: Literal[KINDS]  # type: ignore[valid-type]
-    role: str = "worker"
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,40}$")
-    symbol: str | None = Field(None, min_length=1, max_length=12)
-    symbols: list[str] | None = Field(None, min_length=1, max_length=4)
-    strategy: str | None = None
-    version: str = Field("v1", min_length=1, max_length=20)
-    pool: Literal["stable", "blue", "green", "canary"] = "stable"
-    count: int = Field(1, ge=1, le=10000)
-    defect: Defect | None = None
-    params: dict[str, float] = Field(default_factory=dict)
-
-
-class FaultEntry(_Strict):
-    kind: Literal[FAULT_KINDS]  # type: ignore[valid-type]
-    at: float = Field(0.0, ge=0.0, le=86400.0)
-    duration: float | None = Field(None, gt=0.0, le=86400.0)
-    target: str = ""
-    rate: float | None = Field(None, ge=0.0, le=1.0)
-    factor: float | None = Field(None, ge=1.0, le=100.0)
-    delay_ms: float | None = Field(None, ge=0.0, le=60000.0)
-    loss: float | None = Field(None, ge=0.0, le=1.0)
-    rate_mb_s: float | None = Field(None, gt=0.0, le=10000.0)
-    limit_mb: float | None = Field(None, gt=0.0, le=1_000_000.0)
-    groups: list[list[str]] | None = None
 
 
 class Header(_Strict):
@@ -85,76 +51,25 @@ class ScenarioFile(_Strict):
 class ScenarioDef:
     """A scenario as a file defines it: ready to instantiate."""
 
-    cls: type[Scenario]
+    cls: ScenarioClass
     id: str
     title: str | None
     params: dict[str, Any]
     mechanisms: dict[str, bool]
-    faults: list[dict[str, Any]] | None
+    faults: list[FaultEntry] | None
     source: Path
     market: str | None = None
     overrides: bool = False  # True: replaces the catalogue scenario of the same id
 
-    def build(self) -> Scenario:
+    def build(self) -> AnyScenario:
         scenario = self.cls(
             self.params, mechanisms=self.mechanisms, faults=self.faults, scenario_id=self.id, title=self.title
         )
-        scenario.source = str(self.source)  # type: ignore[attr-defined]
+        scenario.source = str(self.source)
         return scenario
 
 
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        elif str(part).startswith(("literal[", "function-")):
-            continue
-        else:
-            out += ("." if out else "") + shown(str(part))
-    return out or "(top level)"
-
-
-def _friendly(err: dict[str, Any]) -> str:
-    kind = err.get("type", "")
-    ctx = err.get("ctx") or {}
-    if kind == "literal_error":
-        return f"expected one of {ctx.get('expected', '')}"
-    if kind == "extra_forbidden":
-        return "unknown key"
-    if kind == "missing":
-        return "required key is missing"
-    return str(err.get("msg", "invalid")).replace("Input should be", "expected").replace("input should be", "expected")
-
-
-def _type_error(key: str, default: Any, value: Any) -> str | None:
-    """Why ``value`` does not fit a parameter whose default is ``default`` (None when it fits)."""
-    if default is None:
-        return None
-    if isinstance(default, bool):
-        return None if isinstance(value, bool) else "expected true or false"
-    if isinstance(default, int):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "expected a whole number"
-        if isinstance(value, float) and not value.is_integer():
-            return "expected a whole number"
-        return None if value >= 0 else "expected a number >= 0"
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return "expected a number"
-        if not math.isfinite(value):
-            return "expected a finite number"
-        return None if value >= 0 else "expected a number >= 0"
-    if isinstance(default, str):
-        return None if isinstance(value, str) else "expected a string"
-    if isinstance(default, list):
-        return None if isinstance(value, list) else "expected a list"
-    if isinstance(default, dict):
-        return None if isinstance(value, dict) else "expected a table"
-    return None
-
-
-def load_scenario_file(path: str | Path) -> ScenarioDef:
+def load_scenario_file(path: str | Path, catalogue: Catalogue | None = None) -> ScenarioDef:
     """Read and validate a scenario file. Raises ConfigError with a one-line message."""
     path = Path(path)
     try:
@@ -164,58 +79,61 @@ def load_scenario_file(path: str | Path) -> ScenarioDef:
     try:
         parsed = ScenarioFile.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        got = first.get("input")
-        got_text = "" if first.get("type") in ("missing",) or isinstance(got, dict) else f", got {brief(got)}"
-        raise ConfigError(f"{path}: {_loc(tuple(first['loc']))}: {_friendly(first)}{got_text}{more}") from None
-    return _resolve(path, parsed)
+        raise ConfigError(f"{path}: {validation_message(exc)}") from None
+    return _resolve(path, parsed, catalogue or load_catalogue())
 
 
-def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
+def _params(path: Path, cls: ScenarioClass, parsed: ScenarioFile) -> dict[str, Any]:
+    """[params] and [checks] (and [[agents]]), checked against the scenario's parameter model."""
+    model = cls.Params
+    fields = model.fields()
+    params: dict[str, Any] = {}
+    section_of: dict[str, str] = {}
+    for section in ("params", "checks"):
+        for key, value in getattr(parsed, section).items():
+            if key in ("agents", "faults"):
+                raise ConfigError(f"{path}: {section}.{key}: use [[{key}]] tables instead")
+            if key not in fields:
+                known = ", ".join(sorted(k for k in fields if k != "agents"))
+                raise ConfigError(f"{path}: {section}.{shown(key)}: unknown parameter of {cls.id} (known: {known})")
+            params[key] = value
+            section_of[key] = section
+    if parsed.agents is not None:
+        params["agents"] = [a.model_dump(exclude_none=True) for a in parsed.agents]
+        section_of["agents"] = ""
+    try:
+        model.model_validate(params)
+    except ValidationError as exc:
+        key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
+        raise ConfigError(f"{path}: {validation_message(exc, section_of.get(key, 'params'))}") from None
+    return params
+
+
+def _resolve(path: Path, parsed: ScenarioFile, catalogue: Catalogue) -> ScenarioDef:
     head = parsed.scenario
     if not ID_RE.match(head.id):
         raise ConfigError(
             f"{path}: scenario.id: expected lowercase letters, digits, '.', '-' or '_', got {brief(head.id)}"
         )
-    overrides = head.id in REGISTRY
+    overrides = head.id in catalogue
     if overrides:
         if head.base is not None and head.base != head.id:
             raise ConfigError(
                 f"{path}: scenario.base: {head.id} is a catalogue scenario; drop 'base' to override it,"
                 " or choose a new id"
             )
-        cls = REGISTRY[head.id]
+        cls = catalogue[head.id]
     else:
         if head.base is None:
             raise ConfigError(
                 f"{path}: scenario.base: required for a new scenario id {brief(head.id)} "
                 "(the catalogue scenario whose experiment it runs)"
             )
-        if head.base not in REGISTRY:
+        base = catalogue.get(head.base)
+        if base is None:
             raise ConfigError(f"{path}: scenario.base: unknown scenario {brief(head.base)} (see `swarm-tui patterns`)")
-        cls = REGISTRY[head.base]
-    params: dict[str, Any] = {}
-    for section in ("params", "checks"):
-        for key, value in getattr(parsed, section).items():
-            if key in ("agents", "faults"):
-                raise ConfigError(f"{path}: {section}.{key}: use [[{key}]] tables instead")
-            key_shown = shown(key)
-            if key not in cls.defaults and key not in (
-                "p95_budget_ms",
-                "recovery_budget_s",
-                "heartbeat_s",
-                "detector_threshold",
-            ):
-                known = ", ".join(sorted(k for k in cls.defaults if k not in ("agents",)))
-                raise ConfigError(f"{path}: {section}.{key_shown}: unknown parameter of {cls.id} (known: {known})")
-            problem = _type_error(key, cls.defaults.get(key, 0.0), value)
-            if problem:
-                raise ConfigError(f"{path}: {section}.{key_shown}: {problem}, got {brief(value)}")
-            params[key] = value
-    if parsed.agents is not None:
-        params["agents"] = [a.model_dump(exclude_none=True) for a in parsed.agents]
+        cls = base
+    params = _params(path, cls, parsed)
     unknown = [m for m in parsed.mechanisms if m not in cls.mechanism_help]
     if unknown:
         known = ", ".join(cls.mechanism_help) or "none"
@@ -224,15 +142,14 @@ def _resolve(path: Path, parsed: ScenarioFile) -> ScenarioDef:
     if parsed.faults is not None:
         faults = []
         for i, f in enumerate(parsed.faults):
-            entry = f.model_dump(exclude_none=True)
-            if entry["kind"] == "partition" and len(entry.get("groups") or []) < 2:
+            if f.kind == "partition" and len(f.groups or []) < 2:
                 raise ConfigError(f"{path}: faults[{i}].groups: a partition needs at least two groups of agents")
-            if entry["kind"] != "partition" and not entry.get("target"):
+            if f.kind != "partition" and not f.target:
                 raise ConfigError(
-                    f"{path}: faults[{i}].target: required for a {entry['kind']} fault "
+                    f"{path}: faults[{i}].target: required for a {f.kind} fault "
                     "(an agent id, '#N' for the N-th agent, 'role:NAME' or 'random')"
                 )
-            faults.append(entry)
+            faults.append(f)
     market = None
     if head.market:
         market_path = path.parent / head.market

@@ -17,6 +17,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from swarm_tui.engine.params import brief, shown
+
 
 class UserConfigError(ValueError):
     """A user config file that cannot be used: one line naming the file and the key."""
@@ -48,18 +50,6 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a UTF-8 text file") from None
     except (ValueError, RecursionError) as exc:  # TOMLDecodeError, and the limits tomllib hits without one
         raise ValueError(f"{path}: {toml_problem(exc)}") from None
-
-
-def brief(value: Any, limit: int = 60) -> str:
-    """``repr(value)`` for a one-line message, cut short when it is long."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[: limit - 3]}..."
-
-
-def shown(text: str, limit: int = 80) -> str:
-    """A key (or a path) as it can go in a one-line message: as is, or quoted and cut short when it holds a
-    newline or control codes or is long."""
-    return text if text.isprintable() and len(text) <= limit else brief(text, limit)
 
 
 def config_dir() -> Path:

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from swarm_tui.agent.kinds import DEFAULT_STRATEGY, capabilities_of
-from swarm_tui.backends.base import SandboxHandle
 from swarm_tui.engine.metrics import percentile
+from swarm_tui.engine.sandbox import SandboxHandle
 
 
 class AgentState(StrEnum):

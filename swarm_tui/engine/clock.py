@@ -9,6 +9,10 @@ the loop the engine runs on:
   the order of callbacks depends on nothing but the program.
 * :class:`VirtualTimeLoop` with a ``speed`` paces virtual time to wall time times that factor
   and can be paused; the dashboard uses it so people can watch a mock swarm.
+* :class:`VirtualTimeLoop` with ``stepped=True`` runs like the first, but never past a limit
+  that another thread moves with :meth:`VirtualTimeLoop.advance_to`, which returns once the loop
+  has done everything due up to the limit (trio's MockClock with autojump, for tests): a test
+  steps scenario time instead of racing the wall clock.
 * Any ordinary asyncio loop gives wall time, which real backends (processes, E2B) need.
 
 Because the whole loop is virtual, everything built on it (``asyncio.wait_for``, timeouts,
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import selectors
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,6 +65,13 @@ class _VirtualSelector(selectors.BaseSelector):
             events = self._real.select(0)
             if events or timeout == 0:
                 return events
+            limit = loop._limit
+            if limit is not None and (timeout is None or loop._vtime + timeout > limit):
+                # Stepped: everything due up to the limit is done; stand at the limit until
+                # another thread moves it (or asks for something).
+                loop._vtime = max(loop._vtime, limit)
+                loop._reached(loop._vtime)
+                return self._real.select(None)
             if timeout is None:
                 # Nothing is scheduled at all: only another thread or a signal can make progress.
                 return self._real.select(None)
@@ -92,13 +104,68 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
     allows). ``speed=k``: virtual time runs at k times wall time; :meth:`pause` freezes it.
     """
 
-    def __init__(self, speed: float | None = None) -> None:
+    def __init__(self, speed: float | None = None, *, stepped: bool = False) -> None:
         self._vtime = 0.0
-        self._speed = speed
+        self._speed = None if stepped else speed
         self._paused = False
         self._anchor_wall = time.monotonic()
         self._anchor_v = 0.0
+        # Stepped mode: virtual time stops at _limit; _idle_at is where it last stood idle.
+        self._limit: float | None = 0.0 if stepped else None
+        self._idle_at = -1.0
+        self._idle = threading.Condition()
         super().__init__(_VirtualSelector(self))
+
+    @property
+    def stepped(self) -> bool:
+        return self._limit is not None
+
+    def _reached(self, t: float) -> None:
+        with self._idle:
+            self._idle_at = t
+            self._idle.notify_all()
+
+    def advance_to(self, t: float, timeout: float = 60.0, *, gone: Callable[[], bool] = lambda: False) -> float:
+        """Stepped mode, from another thread: let virtual time run to ``t`` and wait until
+        everything due by then is done. Returns the virtual time reached (``t``).
+
+        Returns early (with the time reached) once ``gone()`` says the loop's work is over.
+        Raises TimeoutError if the loop does not get there within ``timeout`` wall seconds (a
+        callback that never returns, or the loop has stopped)."""
+        if self._limit is None:
+            raise RuntimeError("advance_to needs a stepped loop")
+        with self._idle:
+            self._idle_at = -1.0
+
+        def move() -> None:
+            self._limit = max(self._limit or 0.0, t)
+
+        try:
+            self.call_soon_threadsafe(move)
+        except RuntimeError:  # closed: its work is over
+            return self._vtime
+        deadline = time.monotonic() + timeout
+        with self._idle:
+            while self._idle_at < t - 1e-9:
+                if gone():
+                    return self._vtime
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"the loop did not reach t={t:g} s of virtual time")
+                self._idle.wait(min(left, 0.05))
+            return self._idle_at
+
+    def settle(self, timeout: float = 60.0, *, gone: Callable[[], bool] = lambda: False) -> float:
+        """Stepped mode: wait until the loop is idle at its current limit (after a command)."""
+        return self.advance_to(self._limit or 0.0, timeout, gone=gone)
+
+    def release(self) -> None:
+        """Leave stepped mode: run freely (instant virtual time) from here on (thread-safe)."""
+
+        def apply() -> None:
+            self._limit = None
+
+        self.call_soon_threadsafe(apply)
 
     def _reanchor(self) -> None:
         self._anchor_wall = time.monotonic()

@@ -85,7 +85,7 @@ class _Waiter:
     pools: list[str | None]
     exclude: set[str] = field(default_factory=set)
     pinned: Agent | None = None
-    future: asyncio.Future[Agent] = field(default=None)  # type: ignore[assignment]
+    future: asyncio.Future[Agent] | None = None  # set once it queues
 
 
 class Dispatcher:
@@ -275,17 +275,18 @@ class Dispatcher:
         """Hand free agents to waiting tasks, first come first served."""
         if self._waiters:
             for w in list(self._waiters):
-                if w.future.done():
+                future = w.future
+                if future is None or future.done():
                     continue
                 if not self._any_free():
                     break
                 agent = self._take(w)
                 if agent is not None:
                     self._waiters.remove(w)
-                    w.future.set_result(agent)
+                    future.set_result(agent)
                 elif not self._anyone_capable(w.task):
                     self._waiters.remove(w)
-                    w.future.set_exception(TaskRejected(f"no agent has capability {w.task.cap}"))
+                    future.set_exception(TaskRejected(f"no agent has capability {w.task.cap}"))
         self._track_idle()
 
     async def _acquire(self, w: _Waiter, deadline: float) -> Agent:
@@ -296,15 +297,16 @@ class Dispatcher:
                 return agent
         if not self._anyone_capable(w.task):
             raise TaskRejected(f"no agent has capability {w.task.cap}")
-        w.future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Agent] = asyncio.get_running_loop().create_future()
+        w.future = future
         self._waiters.append(w)
         self.max_queue = max(self.max_queue, len(self._waiters))
         self._serve_waiters()
         try:
-            return await asyncio.wait_for(asyncio.shield(w.future), max(0.0, deadline - self.clock.now()))
+            return await asyncio.wait_for(asyncio.shield(future), max(0.0, deadline - self.clock.now()))
         except TimeoutError:
-            if w.future.done() and not w.future.exception():
-                self._busy[w.future.result().id] -= 1  # handed over at the last moment: give it back
+            if future.done() and not future.exception():
+                self._busy[future.result().id] -= 1  # handed over at the last moment: give it back
             raise RequestFailed("queue-timeout") from None
         finally:
             if w in self._waiters:
@@ -352,13 +354,13 @@ class Dispatcher:
                     if self.choose_pool:
                         w.pools[0] = self.choose_pool(task, True)
                     continue
-                self._finish(rec, "error" if isinstance(exc, AgentError) else "lost", reason, attempts)
+                self._finish(rec, "error" if isinstance(exc, AgentError) else "lost", reason, attempts, attempt_start)
                 return rec
             finally:
                 self._busy[agent.id] -= 1
                 self._serve_waiters()
             self._attempted(agent, True, attempt_start)
-            self._finish(rec, "ok", "", attempts)
+            self._finish(rec, "ok", "", attempts, attempt_start)
             return rec
 
     def _attempted(self, agent: Agent, ok: bool, started: float) -> None:
@@ -366,7 +368,9 @@ class Dispatcher:
         for listener in self.attempt_listeners:
             listener(agent, ok, latency_ms, started)
 
-    def _finish(self, rec: TaskRecord, outcome: str, error: str, attempts: int) -> None:
+    def _finish(
+        self, rec: TaskRecord, outcome: str, error: str, attempts: int, attempt_start: float | None = None
+    ) -> None:
         now = self.clock.now()
         rec.finished = now
         rec.outcome = outcome
@@ -385,6 +389,7 @@ class Dispatcher:
                 submitted=rec.submitted,
                 pool=rec.pool,
                 error=error,
+                service_ms=round((now - attempt_start) * 1000.0, 4) if attempt_start is not None else None,
             )
         )
 

@@ -72,6 +72,8 @@ class AgentStateChanged(Event):
     version: str = ""
     pool: str = ""
     sandbox: str = ""
+    agent_kind: str = ""  # momentum, hub, ...: given when the agent is deployed
+    strategy: str = ""
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
@@ -94,6 +96,7 @@ class TaskFinished(Event):
     submitted: float = 0.0
     pool: str = ""
     error: str = ""
+    service_ms: float | None = None  # the last attempt, on the agent that answered (None: not measured)
 
     def describe(self) -> str:
         where = f" on {self.agent}" if self.agent else ""
@@ -281,6 +284,84 @@ class PartitionChanged(Event):
 
 
 @dataclass(slots=True)
+class SwarmCreated(Event):
+    """A scenario built its swarm: the topology it wires and the heartbeat interval it expects."""
+
+    kind: ClassVar[str] = "swarm"
+    topology: str = "mesh"
+    heartbeat_s: float = 1.0
+
+    def describe(self) -> str:
+        return f"{self.topology} swarm (heartbeat every {self.heartbeat_s:g} s)"
+
+
+@dataclass(slots=True)
+class Sampled(Event):
+    """Once a second of scenario time: what the engine read of the sandboxes and the market.
+
+    ``agents`` holds ``[cpu %, memory MB]`` of each agent whose reading changed since the last
+    sample (half a point or half a MB); ``late`` the silence (s) of every agent whose last
+    heartbeat is older than its interval; ``vix`` and ``prices`` the market's last tick.
+    """
+
+    kind: ClassVar[str] = "sample"
+    agents: dict[str, list[float]] = field(default_factory=dict)
+    late: dict[str, float] = field(default_factory=dict)
+    vix: float | None = None
+    prices: dict[str, float] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"sample: {len(self.agents)} readings, {len(self.late)} late"
+
+
+@dataclass(slots=True)
+class ChecksEvaluated(Event):
+    """The scenario's checks judged so far, while the run goes on (on change).
+
+    Each check is ``{name, expected, observed, passed, state}`` with state ``pending`` (cannot be
+    judged yet), ``holding`` (passes so far) or ``failed``.
+    """
+
+    kind: ClassVar[str] = "checks"
+    checks: list[dict[str, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        holding = sum(1 for c in self.checks if c.get("state") == "holding")
+        return f"checks: {holding} of {len(self.checks)} holding"
+
+
+@dataclass(slots=True)
+class RolloutState(Event):
+    """A rollout's state whenever it changes: status, step, weights, and the analysis so far."""
+
+    kind: ClassVar[str] = "rollout"
+    rollout: str = ""  # blue-green | canary
+    status: str = ""
+    step: int = 0
+    steps: int = 0
+    plan: list[float] = field(default_factory=list)  # target weight of the new version at each step
+    weights: dict[str, float] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.rollout} {self.status}, step {self.step}/{self.steps}"
+
+
+@dataclass(slots=True)
+class AutoscalerStarted(Event):
+    """An autoscaler began watching a metric: what it scales on and within which bounds."""
+
+    kind: ClassVar[str] = "autoscaler"
+    metric: str = ""
+    target: float = 0.0
+    min_replicas: int = 0
+    max_replicas: int = 0
+
+    def describe(self) -> str:
+        return f"autoscaler on {self.metric} (target {self.target:g}, {self.min_replicas}..{self.max_replicas} agents)"
+
+
+@dataclass(slots=True)
 class Note(Event):
     """Anything else worth a line in the event log."""
 
@@ -312,9 +393,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
         QuorumDecision,
         LeaderChanged,
         PartitionChanged,
+        SwarmCreated,
+        Sampled,
+        ChecksEvaluated,
+        RolloutState,
+        AutoscalerStarted,
         Note,
     )
 }
+# Events that carry state for the views, not happenings worth a line in the log.
+STATE_EVENTS = frozenset({"sample", "checks", "rollout", "swarm"})
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

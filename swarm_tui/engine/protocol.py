@@ -52,7 +52,7 @@ def invalid(error: str, line: bytes | str | None = None) -> dict[str, Any]:
     return msg
 
 
-def _text(line: bytes | str) -> str:
+def _text(line: bytes | bytearray | str) -> str:
     return line.decode("utf-8", "replace") if isinstance(line, bytes | bytearray) else line
 
 

@@ -1,8 +1,9 @@
-"""Running scenarios: one fresh context, clock and backend per scenario; results assembled.
+"""Running a scenario: one fresh context, clock and backend; its result; no sandbox left behind.
 
 :func:`run_scenario` is the async core (the dashboard runs it on its engine thread);
 :func:`run_one` runs it on a loop of its own (virtual for mock, wall time otherwise) and
-always leaves no sandbox behind, whatever ends the run.
+always leaves no sandbox behind, whatever ends the run. Running several scenarios, journals,
+exports and signals belong to the run session (:mod:`swarm_tui.session`).
 """
 
 from __future__ import annotations
@@ -11,22 +12,23 @@ import asyncio
 import contextlib
 import datetime as dt
 import secrets
-import signal
-import threading
 import traceback
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from swarm_tui.backends.base import Backend, BackendError
 from swarm_tui.engine.clock import Clock, new_loop, wall_now
 from swarm_tui.engine.events import Event, EventBus, Note, ScenarioFinished, ScenarioStarted
 from swarm_tui.engine.market import MarketDataError
+from swarm_tui.engine.observer import RunObserver
+from swarm_tui.engine.result import ScenarioResult
+from swarm_tui.engine.sandbox import Backend, BackendError
 from swarm_tui.engine.scenario import Scenario, ScenarioContext, ScenarioError
-from swarm_tui.results.model import RunResult, ScenarioResult
 
 BackendFactory = Callable[[int], Backend]
 Subscriber = Callable[[Event], None]
+AnyScenario = Scenario[Any, Any]
+AnyContext = ScenarioContext[Any, Any]
 
 
 def new_run_id() -> str:
@@ -38,121 +40,41 @@ def utc_now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-SIGNAL_EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 TEARDOWN_BUDGET_S = 20.0  # the longest a teardown may wait on the graceful part before it only kills
 
 
-class Shutdown:
-    """A request to end a run early: the first signal stops it, a second one hurries the teardown.
-
-    Stopping cancels the scenario that runs; its teardown still kills every sandbox. Hurrying
-    skips the graceful part of the teardown (waiting for the swarm's background work) and goes
-    straight to killing. Neither can interrupt the killing itself: only SIGKILL can, and for
-    that agents exit on their own (local) or expire (E2B keep-alive).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-        self.hurry = False
-        self._on_stop: list[Callable[[], None]] = []
-        self._on_hurry: list[Callable[[], None]] = []
-        self._previous: dict[int, Any] = {}
-        self.on_message: Callable[[str], None] | None = None
+class Interrupt(Protocol):
+    """A request to end a run early (the run session's signal handling implements it)."""
 
     @property
-    def requested(self) -> bool:
-        return self.signum is not None
+    def requested(self) -> bool: ...
 
     @property
-    def exit_code(self) -> int:
-        return SIGNAL_EXIT_CODES.get(self.signum, 128 + (self.signum or 2)) if self.signum else 0
+    def reason(self) -> str: ...
 
-    @property
-    def reason(self) -> str:
-        name = signal.Signals(self.signum).name if self.signum else "request"
-        return f"interrupted by {name}"
-
-    def install(self) -> Shutdown:
-        """Take over SIGINT, SIGTERM and SIGHUP (main thread only; elsewhere a no-op)."""
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                with contextlib.suppress(ValueError, OSError):
-                    self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def restore(self) -> None:
-        for sig, handler in self._previous.items():
-            with contextlib.suppress(ValueError, OSError, TypeError):
-                signal.signal(sig, handler)
-        self._previous.clear()
-
-    def __enter__(self) -> Shutdown:
-        return self.install()
-
-    def __exit__(self, *exc: object) -> None:
-        # After a signal the process is on its way out and everything is written: ignore further
-        # signals, so one arriving while the interpreter exits cannot replace the exit code.
-        if not self.requested:
-            self.restore()
-            return
-        for sig in self._previous:
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(sig, signal.SIG_IGN)
-
-    def _handle(self, signum: int, _frame: Any) -> None:
-        self.request(signum)
-
-    def request(self, signum: int = signal.SIGINT) -> None:
-        if self.signum is None:
-            self.signum = signum
-            callbacks = self._on_stop
-            message = f"{signal.Signals(signum).name}: stopping; killing every sandbox (again to hurry)"
-        else:
-            self.hurry = True
-            callbacks = self._on_hurry
-            message = "hurrying: skipping the graceful teardown, killing sandboxes now"
-        if self.on_message is not None:
-            with contextlib.suppress(Exception):
-                self.on_message(message)
-        for callback in list(callbacks):
-            with contextlib.suppress(Exception):
-                callback()
-
-    def watch(self, on_stop: Callable[[], None], on_hurry: Callable[[], None]) -> Callable[[], None]:
-        """Call ``on_stop`` on the first request and ``on_hurry`` on the next; returns an unwatch."""
-        self._on_stop.append(on_stop)
-        self._on_hurry.append(on_hurry)
-
-        def unwatch() -> None:
-            with contextlib.suppress(ValueError):
-                self._on_stop.remove(on_stop)
-                self._on_hurry.remove(on_hurry)
-
-        return unwatch
+    def watch(self, on_stop: Callable[[], None], on_hurry: Callable[[], None]) -> Callable[[], None]: ...
 
 
 @dataclass
 class ScenarioRun:
     """A scenario in progress: what the dashboard and the live display look at."""
 
-    scenario: Scenario
-    context: ScenarioContext | None = None
+    scenario: AnyScenario
+    context: AnyContext | None = None
     result: ScenarioResult | None = None
     started_wall: float = 0.0
 
 
 async def run_scenario(
-    scenario: Scenario,
+    scenario: AnyScenario,
     backend: Backend,
     *,
     seed: int,
     run_id: str,
     subscribers: Iterable[Subscriber] = (),
     market_csv: str | None = None,
-    on_context: Callable[[ScenarioContext], None] | None = None,
-    before_shutdown: Callable[[ScenarioContext], None] | None = None,
+    on_context: Callable[[AnyContext], None] | None = None,
+    before_shutdown: Callable[[AnyContext], None] | None = None,
     hurry: asyncio.Event | None = None,
     cancel_reason: Callable[[], str | None] | None = None,
 ) -> ScenarioResult:
@@ -165,8 +87,15 @@ async def run_scenario(
     """
     clock = Clock()
     bus = EventBus()
-    ctx = ScenarioContext(
-        scenario=scenario, clock=clock, bus=bus, backend=backend, seed=seed, run_id=run_id, market_csv=market_csv
+    ctx: AnyContext = ScenarioContext(
+        scenario=scenario,
+        clock=clock,
+        bus=bus,
+        backend=backend,
+        seed=seed,
+        run_id=run_id,
+        state=scenario.new_state(),
+        market_csv=market_csv,
     )
     bus.subscribe(ctx.metrics)
     for subscriber in subscribers:
@@ -181,7 +110,7 @@ async def run_scenario(
             title=scenario.title,
             seed=seed,
             backend=backend.name,
-            params=_jsonable(scenario.params),
+            params=_jsonable(scenario.params.model_dump(exclude_none=True)),
             topology=scenario.topology,
         )
     )
@@ -189,19 +118,22 @@ async def run_scenario(
     status, error = "error", None
     cancelled = False
     checks: list[dict[str, Any]] = []
+    observer = asyncio.ensure_future(RunObserver(ctx).run())
     try:
         await backend.start()
-        await asyncio.wait_for(scenario.run(ctx), scenario.max_sim_s)
+        await asyncio.wait_for(scenario.run(ctx), scenario.time_limit_s())
         errors = [e for swarm in ctx.swarms for e in swarm.errors]
         if errors:
             raise errors[0]
+        observer.cancel()
+        ctx.final = True
         judged = scenario.checks(ctx)
         checks = [c.to_dict() for c in judged]
-        status = "passed" if judged and all(c.passed for c in judged) else "failed"
+        status = "passed" if judged and all(c["passed"] for c in checks) else "failed"
     except (ScenarioError, BackendError, MarketDataError) as exc:
         error = str(exc)
     except TimeoutError:
-        error = f"did not finish within {scenario.max_sim_s:g} s of scenario time"
+        error = f"did not finish within {scenario.time_limit_s():g} s of scenario time"
     except asyncio.CancelledError:
         cancelled = True
         reason = cancel_reason() if cancel_reason is not None else None
@@ -215,6 +147,9 @@ async def run_scenario(
             Note(t=clock.now(), scenario=scenario.id, text=error, data={"traceback": traceback.format_exc(limit=8)})
         )
     finally:
+        observer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await observer
         if before_shutdown is not None:
             with contextlib.suppress(Exception):
                 before_shutdown(ctx)
@@ -241,7 +176,7 @@ async def run_scenario(
     return result
 
 
-async def _teardown(ctx: ScenarioContext, backend: Backend, hurry: asyncio.Event | None) -> None:
+async def _teardown(ctx: AnyContext, backend: Backend, hurry: asyncio.Event | None) -> None:
     """Stop the swarms (their background work, then their sandboxes), then make sure the backend
     killed everything. A set ``hurry`` event skips waiting for the graceful part."""
 
@@ -266,15 +201,15 @@ async def _teardown(ctx: ScenarioContext, backend: Backend, hurry: asyncio.Event
 
 
 def run_one(
-    scenario: Scenario,
+    scenario: AnyScenario,
     backend: Backend,
     *,
     seed: int,
     run_id: str,
     subscribers: Iterable[Subscriber] = (),
     market_csv: str | None = None,
-    on_context: Callable[[ScenarioContext], None] | None = None,
-    shutdown: Shutdown | None = None,
+    on_context: Callable[[AnyContext], None] | None = None,
+    shutdown: Interrupt | None = None,
 ) -> ScenarioResult:
     """Run one scenario on a loop of its own (virtual time unless the backend is real).
 
@@ -350,58 +285,3 @@ def _jsonable(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     return str(value)
-
-
-@dataclass
-class Runner:
-    """Runs a list of scenarios one after another and assembles the run's result."""
-
-    backend_factory: BackendFactory
-    backend_name: str
-    seed: int | None = 0
-    market_csv: str | None = None
-    subscribers: list[Subscriber] = field(default_factory=list)
-    on_start: Callable[[Scenario], None] | None = None
-    on_finish: Callable[[ScenarioResult], None] | None = None
-    on_context: Callable[[ScenarioContext], None] | None = None
-    run_id: str = field(default_factory=new_run_id)
-    shutdown: Shutdown | None = None
-    last: RunResult | None = None
-
-    def run(self, scenarios: list[Scenario]) -> RunResult:
-        from swarm_tui.results.comparison import build_comparison
-
-        seed = self.seed if self.seed is not None else secrets.randbelow(2**31)
-        result = RunResult(run_id=self.run_id, backend=self.backend_name, seed=seed, started_at=utc_now())
-        self.last = result
-        try:
-            for scenario in scenarios:
-                if self.shutdown is not None and self.shutdown.requested:
-                    result.interrupted = True
-                    break
-                if self.on_start:
-                    self.on_start(scenario)
-                backend = self.backend_factory(seed)
-                outcome = run_one(
-                    scenario,
-                    backend,
-                    seed=seed,
-                    run_id=self.run_id,
-                    subscribers=self.subscribers,
-                    market_csv=self.market_csv,
-                    on_context=self.on_context,
-                    shutdown=self.shutdown,
-                )
-                result.scenarios.append(outcome)
-                if self.on_finish:
-                    self.on_finish(outcome)
-                if self.shutdown is not None and self.shutdown.requested:
-                    result.interrupted = True
-                    break
-        except KeyboardInterrupt:
-            result.interrupted = True
-            raise
-        finally:
-            result.finished_at = utc_now()
-            result.comparison, result.recommendations = build_comparison(result.scenarios)
-        return result

@@ -1,21 +1,21 @@
 """Scenarios: small, honest experiments on a swarm, and the checks that judge them.
 
-A :class:`Scenario` subclass declares its pattern, topology, default parameters, the faults it
-injects and the mechanisms it relies on (each can be switched off, to show the scenario then
-fails). ``run(ctx)`` drives the swarm; ``checks(ctx)`` evaluates what was measured. The runner
-(:mod:`swarm_tui.engine.runner`) gives each run a fresh :class:`ScenarioContext`.
+A :class:`Scenario` subclass declares its pattern, topology, parameters (a
+:class:`~swarm_tui.engine.params.ScenarioParams` model), the faults it injects and the mechanisms
+it relies on (each can be switched off, to show the scenario then fails). ``run(ctx)`` drives the
+swarm; ``checks(ctx)`` evaluates what was measured, while the run goes on (so far) and at its end
+(final). The runner (:mod:`swarm_tui.engine.runner`) gives each run a fresh
+:class:`ScenarioContext` holding the scenario's typed run state (``ctx.state``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
-from swarm_tui.backends.base import Backend
 from swarm_tui.engine.agents import Agent, AgentSpec
 from swarm_tui.engine.clock import Clock
 from swarm_tui.engine.events import (
@@ -24,11 +24,14 @@ from swarm_tui.engine.events import (
     FaultInjected,
     Note,
     PartitionChanged,
+    SwarmCreated,
     TaskFinished,
 )
 from swarm_tui.engine.faults import Fault
 from swarm_tui.engine.market import CsvMarket, MarketSimulator
 from swarm_tui.engine.metrics import MetricsAggregator
+from swarm_tui.engine.params import FaultEntry, ScenarioParams, fault_entries
+from swarm_tui.engine.sandbox import Backend
 from swarm_tui.engine.swarm import Swarm
 from swarm_tui.engine.topology import Topology
 
@@ -39,35 +42,65 @@ class ScenarioError(Exception):
 
 @dataclass
 class Check:
-    """One judged figure: what was expected, what was observed, and whether it passed."""
+    """One judged figure: what was expected, what was observed, and whether it passed.
+
+    While a run goes on, a check can also be *pending*: its condition cannot be judged yet (the
+    fault has not been injected, the count is still growing). ``final_only`` checks are pending
+    until the end; ``pending`` ones until what they need has happened. At the end nothing is
+    pending: a check still waiting then has failed.
+    """
 
     name: str
     passed: bool
     expected: str
     observed: float | int | str
+    pending: bool = False
+    final_only: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def state(self, final: bool) -> str:
+        """``passed``/``failed`` at the end; ``pending``/``holding``/``failed`` while the run goes on."""
+        if final:
+            return "passed" if self.passed and not self.pending else "failed"
+        if self.pending or self.final_only:
+            return "pending"
+        return "holding" if self.passed else "failed"
+
+    def shown_observed(self) -> float | int | str:
         observed = self.observed
         if isinstance(observed, float):
-            observed = round(observed, 6) if math.isfinite(observed) else str(observed)
-        return {"name": self.name, "passed": bool(self.passed), "expected": self.expected, "observed": observed}
+            return round(observed, 6) if math.isfinite(observed) else str(observed)
+        return observed
+
+    def to_dict(self) -> dict[str, Any]:
+        """The check as the results file has it (judged: never pending)."""
+        return {
+            "name": self.name,
+            "passed": bool(self.passed and not self.pending),
+            "expected": self.expected,
+            "observed": self.shown_observed(),
+        }
+
+    def row(self, final: bool) -> dict[str, Any]:
+        """The check as the live view shows it, with its state."""
+        return {**self.to_dict(), "state": self.state(final)}
 
 
-def at_least(name: str, observed: float, threshold: float, unit: str = "") -> Check:
-    return Check(name, observed >= threshold, f">= {threshold:g}{unit}", _num(observed))
+def at_least(name: str, observed: float, threshold: float, unit: str = "", *, final_only: bool = False) -> Check:
+    return Check(name, observed >= threshold, f">= {threshold:g}{unit}", _num(observed), final_only=final_only)
 
 
-def at_most(name: str, observed: float, threshold: float, unit: str = "") -> Check:
-    return Check(name, observed <= threshold, f"<= {threshold:g}{unit}", _num(observed))
+def at_most(name: str, observed: float, threshold: float, unit: str = "", *, final_only: bool = False) -> Check:
+    return Check(name, observed <= threshold, f"<= {threshold:g}{unit}", _num(observed), final_only=final_only)
 
 
-def equals(name: str, observed: Any, expected: Any) -> Check:
+def equals(name: str, observed: Any, expected: Any, *, final_only: bool = False) -> Check:
     shown = _num(observed) if isinstance(observed, int | float) else str(observed)
-    return Check(name, observed == expected, f"== {expected}", shown)
+    return Check(name, observed == expected, f"== {expected}", shown, final_only=final_only)
 
 
-def is_true(name: str, ok: bool, expected: str, observed: Any) -> Check:
-    return Check(name, bool(ok), expected, _num(observed) if isinstance(observed, int | float) else str(observed))
+def is_true(name: str, ok: bool, expected: str, observed: Any, *, final_only: bool = False) -> Check:
+    shown = _num(observed) if isinstance(observed, int | float) else str(observed)
+    return Check(name, bool(ok), expected, shown, final_only=final_only)
 
 
 def _num(value: float | int) -> float | int:
@@ -78,24 +111,66 @@ def _num(value: float | int) -> float | int:
     return value
 
 
+class RolloutControl(Protocol):
+    """What the dashboard may ask of a running rollout (promote now, go back)."""
+
+    kind: str
+    status: str
+    step: int
+    steps_total: int
+
+    def request_advance(self) -> bool: ...
+
+    def request_back(self) -> bool: ...
+
+
+class ScalerControl(Protocol):
+    """What the dashboard may ask of a running autoscaler (a manual change it then respects)."""
+
+    metric: str
+    min_replicas: int
+    max_replicas: int
+
+
 @dataclass
-class ScenarioContext:
+class Controls:
+    """Controllers of a run that people steer from the dashboard."""
+
+    rollout: RolloutControl | None = None
+    autoscaler: ScalerControl | None = None
+
+
+P = TypeVar("P", bound=ScenarioParams)
+S = TypeVar("S")
+
+
+@dataclass
+class NoState:
+    """The run state of a scenario that keeps none."""
+
+
+@dataclass
+class ScenarioContext(Generic[P, S]):
     """Everything a running scenario needs, fresh for each run."""
 
-    scenario: Scenario
+    scenario: Scenario[P, S]
     clock: Clock
     bus: EventBus
     backend: Backend
     seed: int
     run_id: str
+    state: S
     market_csv: str | None = None
     metrics: MetricsAggregator = field(default_factory=MetricsAggregator)
     observed: dict[str, Any] = field(default_factory=dict)
     swarms: list[Swarm] = field(default_factory=list)
     # Faults injected so far: (time, fault, target id).
     injected: list[tuple[float, Fault, str]] = field(default_factory=list)
-    # Scenario-private state of this run (dispatchers, controllers, measurements).
-    state: dict[str, Any] = field(default_factory=dict)
+    controls: Controls = field(default_factory=Controls)
+    # What the VIX was, when (one entry per market tick of the feed).
+    vix_series: list[tuple[float, float]] = field(default_factory=list)
+    # False while the run goes on (checks judged so far), True for the final judgement.
+    final: bool = False
     _decisions: int = 0
     rng: random.Random = field(init=False)
     market: MarketSimulator | CsvMarket = field(init=False)
@@ -108,7 +183,7 @@ class ScenarioContext:
             self.market = MarketSimulator(seed=self.seed, vix_path=self.scenario.vix_path())
 
     @property
-    def params(self) -> dict[str, Any]:
+    def params(self) -> P:
         return self.scenario.params
 
     def on(self, mechanism: str) -> bool:
@@ -131,10 +206,15 @@ class ScenarioContext:
             pattern=self.scenario.pattern,
             run_id=self.run_id,
             seed=self.seed,
-            heartbeat_s=heartbeat_s or self.params.get("heartbeat_s"),
+            heartbeat_s=heartbeat_s or self.params.heartbeat_s,
             enforce_links=enforce_links,
         )
         self.swarms.append(swarm)
+        self.bus.publish(
+            SwarmCreated(
+                t=self.clock.now(), scenario=self.scenario.id, topology=topology, heartbeat_s=swarm.heartbeat_s
+            )
+        )
         return swarm
 
     def note(self, text: str, **data: Any) -> None:
@@ -165,10 +245,15 @@ class ScenarioContext:
         """Record scenario-specific measured figures (they appear in the result's metrics)."""
         self.observed.update(figures)
 
+    def not_yet(self, name: str, expected: str, waiting: str = "not yet", never: str = "never") -> Check:
+        """A check whose condition cannot be judged yet: pending while the run goes on (observed:
+        ``waiting``), failed at the end (observed: ``never``: what it waited for did not happen)."""
+        return Check(name, False, expected, never if self.final else waiting, pending=not self.final)
+
     # -- agents --------------------------------------------------------------------------------
     def agent_specs(self) -> list[AgentSpec]:
-        """The scenario's agents as configured (``params['agents']``)."""
-        return [spec_from_dict(d) for d in self.params.get("agents", [])]
+        """The scenario's agents as configured, one spec per agent."""
+        return self.params.agent_specs()
 
     # -- faults ---------------------------------------------------------------------------------
     def resolve(self, target: str, swarm: Swarm | None = None) -> Agent:
@@ -196,6 +281,10 @@ class ScenarioContext:
             if fault.kind == kind:
                 return t, target
         return None
+
+    def injections(self, kind: str) -> list[tuple[float, Fault, str]]:
+        """Every fault of a kind injected so far: (time, fault, target id)."""
+        return [(t, f, target) for t, f, target in self.injected if f.kind == kind]
 
     def schedule_faults(self, faults: Iterable[Fault], swarm: Swarm | None = None) -> None:
         """Inject each fault at its time (scenario seconds from now)."""
@@ -249,58 +338,39 @@ class ScenarioContext:
         self.bus.publish(FaultCleared(t=self.clock.now(), scenario=self.scenario.id, fault=fault.kind, target=target))
 
 
-def spec_from_dict(data: dict[str, Any]) -> AgentSpec:
-    """An AgentSpec from a plain dict (scenario parameters and TOML files)."""
-    symbols = data.get("symbols")
-    if symbols is None and data.get("symbol"):
-        symbols = [data["symbol"]]
-    return AgentSpec(
-        kind=str(data["kind"]),
-        role=str(data.get("role", "worker")),
-        strategy=str(data.get("strategy", "")),
-        symbols=tuple(symbols or ()),
-        version=str(data.get("version", "v1")),
-        pool=str(data.get("pool", "stable")),
-        defect=dict(data.get("defect", {})),
-        params=dict(data.get("params", {})),
-        name=str(data.get("name", "")),
-    )
+class Scenario(Generic[P, S]):
+    """Base class of every scenario in the catalogue.
 
-
-def expand_agents(entries: Iterable[dict[str, Any]]) -> list[AgentSpec]:
-    """Agent entries may carry ``count``: expand them into one spec each."""
-    out: list[AgentSpec] = []
-    for entry in entries:
-        for _ in range(int(entry.get("count", 1))):
-            out.append(spec_from_dict(entry))
-    return out
-
-
-class Scenario:
-    """Base class of every scenario in the catalogue."""
+    A subclass sets ``Params`` (its parameter model) and implements ``new_state`` (its run state,
+    fresh for each run), ``run`` and ``checks``.
+    """
 
     id: ClassVar[str] = ""
     pattern: ClassVar[str] = ""
     title: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     topology: ClassVar[str] = "mesh"
-    defaults: ClassVar[dict[str, Any]] = {}
+    Params: ClassVar[type[ScenarioParams]] = ScenarioParams
     default_faults: ClassVar[list[dict[str, Any]]] = []
     mechanism_help: ClassVar[dict[str, str]] = {}
     # The duration (scenario seconds) after which a run is cut off as an error.
     max_sim_s: ClassVar[float] = 600.0
+    # How often (scenario seconds) the checks are judged while the run goes on.
+    live_checks_every_s: ClassVar[float] = 1.0
 
     def __init__(
         self,
-        params: dict[str, Any] | None = None,
+        params: Any = None,
         *,
         mechanisms: dict[str, bool] | None = None,
-        faults: list[dict[str, Any]] | None = None,
+        faults: list[dict[str, Any]] | list[FaultEntry] | None = None,
         scenario_id: str | None = None,
         title: str | None = None,
     ) -> None:
-        self.params: dict[str, Any] = {**self.defaults, **(params or {})}
-        self.params.setdefault("heartbeat_s", None)
+        try:
+            self.params: P = cast(P, self.Params.build(params))
+        except ValueError as exc:
+            raise ScenarioError(f"{scenario_id or self.id}: params.{exc}") from None
         unknown = set(mechanisms or {}) - set(self.mechanism_help)
         if unknown:
             raise ScenarioError(
@@ -309,41 +379,35 @@ class Scenario:
             )
         self.mechanisms: dict[str, bool] = {m: True for m in self.mechanism_help}
         self.mechanisms.update(mechanisms or {})
-        self.fault_entries = list(self.default_faults if faults is None else faults)
+        try:
+            self.fault_entries = fault_entries(self.default_faults if faults is None else faults)
+        except ValueError as exc:
+            raise ScenarioError(f"{scenario_id or self.id}: {exc}") from None
         if scenario_id:
             self.id = scenario_id  # type: ignore[misc]
         if title:
             self.title = title  # type: ignore[misc]
+        self.source: str | None = None  # the scenario file it came from, if any
+
+    def time_limit_s(self) -> float:
+        """Scenario seconds after which a run is cut off as an error."""
+        return self.max_sim_s
 
     def faults(self) -> list[Fault]:
-        out = []
-        for entry in self.fault_entries:
-            entry = dict(entry)
-            kind = entry.pop("kind")
-            target = str(entry.pop("target", ""))
-            at = float(entry.pop("at", 0.0))
-            duration = entry.pop("duration", None)
-            params = entry.pop("params", {})
-            params.update(entry)
-            out.append(
-                Fault(
-                    kind,
-                    target=target,
-                    at=at,
-                    duration=float(duration) if duration is not None else None,
-                    params=params,
-                )
-            )
-        return out
+        return [entry.fault() for entry in self.fault_entries]
 
     def vix_path(self) -> Any:
         """A scripted VIX for the market (None: the market's own)."""
         return None
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> S:
+        """This scenario's run state, fresh for each run."""
+        return cast(S, NoState())
+
+    async def run(self, ctx: ScenarioContext[P, S]) -> None:
         raise NotImplementedError
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[P, S]) -> list[Check]:
         raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
@@ -357,23 +421,5 @@ class Scenario:
         }
 
 
-REGISTRY: dict[str, type[Scenario]] = {}
-
-
-def register(cls: type[Scenario]) -> type[Scenario]:
-    """Class decorator: add a scenario to the catalogue."""
-    if cls.id in REGISTRY:
-        raise ValueError(f"scenario {cls.id} registered twice")
-    REGISTRY[cls.id] = cls
-    return cls
-
-
-async def gather_all(aws: Iterable[asyncio.Future[Any] | asyncio.Task[Any]]) -> list[Any]:
-    return list(await asyncio.gather(*aws))
-
-
 def by_id(agents: Iterable[Agent]) -> dict[str, Agent]:
     return {a.id: a for a in agents}
-
-
-Resolver = Callable[[str], Agent]

@@ -15,12 +15,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from swarm_tui.backends.base import Backend, BackendError, SandboxHandle, SandboxSpec
 from swarm_tui.engine.agents import LIVE_STATES, Agent, AgentSpec, AgentState
 from swarm_tui.engine.clock import Clock
 from swarm_tui.engine.events import AgentStateChanged, Event, EventBus, FailureDetected
 from swarm_tui.engine.protocol import INVALID, check_message, check_value
 from swarm_tui.engine.router import CTL, MessageRouter
+from swarm_tui.engine.sandbox import Backend, BackendError, SandboxHandle, SandboxSpec
 from swarm_tui.engine.topology import Topology
 
 # Messages that travel from the engine to an agent; everything else travels back.
@@ -203,6 +203,8 @@ class Swarm:
                 role=spec.role,
                 version=spec.version,
                 pool=spec.pool,
+                agent_kind=spec.kind,
+                strategy=spec.resolved_strategy,
             )
         )
         loop = asyncio.get_running_loop()

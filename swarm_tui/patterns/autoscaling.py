@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from swarm_tui.engine.controllers.autoscaler import Autoscaler, hpa_formula
 from swarm_tui.engine.controllers.routing import LeastLoaded
 from swarm_tui.engine.dispatch import Dispatcher, Task
-from swarm_tui.engine.market import VixPath
+from swarm_tui.engine.market import MarketSimulator, VixPath
+from swarm_tui.engine.params import AgentEntry, ScenarioParams, agents_default, param, threshold
 from swarm_tui.engine.scenario import (
     Check,
     Scenario,
@@ -22,16 +25,15 @@ from swarm_tui.engine.scenario import (
     at_least,
     at_most,
     is_true,
-    register,
 )
 from swarm_tui.engine.swarm import Swarm
-from swarm_tui.patterns.common import WINDOW, agents_param, launch, open_loop
+from swarm_tui.patterns.common import WINDOW, Ctx, DispatchState, agents_param, launch, need, open_loop
 
 
 class ScaledPool:
     """The agents an autoscaler manages, and how it grows and shrinks them."""
 
-    def __init__(self, ctx: ScenarioContext, swarm: Swarm, *, drain: bool = True) -> None:
+    def __init__(self, ctx: Ctx, swarm: Swarm, *, drain: bool = True) -> None:
         self.ctx = ctx
         self.swarm = swarm
         self.template = agents_param(ctx)[0]
@@ -56,53 +58,75 @@ class ScaledPool:
         self.sample()
 
 
-def arrival_rate(ctx: ScenarioContext, arrivals: list[float], window: float) -> float:
+def arrival_rate(ctx: Ctx, arrivals: list[float], window: float) -> float:
     now = ctx.clock.now()
     while arrivals and arrivals[0] < now - window:
         arrivals.pop(0)
     return len(arrivals) / window
 
 
+@dataclass
+class ScalingState(DispatchState):
+    pool: ScaledPool | None = None
+    autoscaler: Autoscaler | None = None
+    start: float = 0.0
+    inflight_killed: int | None = None
+
+
+class ScalingParams(ScenarioParams):
+    """What the three autoscaling scenarios share: the pool, the tasks and the HPA's settings."""
+
+    capacity: int = param(2, "tasks an agent works on at once", ge=1, le=1000)
+    timeout_s: float = param(5.0, "a task's timeout (s)", gt=0.0, le=600.0)
+    queue_timeout_s: float = param(60.0, "how long a task may wait for an agent (s)", gt=0.0, le=86400.0)
+    min_replicas: int = param(2, "the autoscaler keeps at least this many agents", ge=1, le=10000)
+    max_replicas: int = param(10, "and at most this many", ge=1, le=10000)
+    tolerance: float = param(0.1, "no change within this ratio of the target", ge=0.0, le=10.0)
+    period_s: float = param(1.0, "the autoscaler's sync period (s)", gt=0.0, le=3600.0)
+    window_s: float = param(10.0, "scale-down stabilization window (s)", ge=0.0, le=86400.0)
+    tick_s: float = param(0.5, "market tick interval (s)", gt=0.0, le=60.0)
+
+
 async def _setup(
-    ctx: ScenarioContext, scenario: Scenario, *, drain: bool = True
+    ctx: ScenarioContext[Any, ScalingState], *, drain: bool = True
 ) -> tuple[Swarm, ScaledPool, Dispatcher]:
     prm = ctx.params
-    swarm, _ = await launch(ctx)
+    swarm, _ = await launch(ctx, tick_s=prm.tick_s)
     pool = ScaledPool(ctx, swarm, drain=drain)
     pool.sample()
     dispatcher = Dispatcher(
         swarm,
         LeastLoaded(),
-        capacity=int(prm["capacity"]),
-        timeout=float(prm["timeout_s"]),
-        queue_timeout=float(prm["queue_timeout_s"]),
+        capacity=prm.capacity,
+        timeout=prm.timeout_s,
+        queue_timeout=prm.queue_timeout_s,
     )
-    ctx.state.update(pool=pool, dispatcher=dispatcher)
+    ctx.state.pool, ctx.state.dispatcher = pool, dispatcher
     return swarm, pool, dispatcher
 
 
-async def _sampler(ctx: ScenarioContext, pool: ScaledPool, dispatcher: Dispatcher, every: float) -> None:
+async def _sampler(ctx: Ctx, pool: ScaledPool, dispatcher: Dispatcher, every: float) -> None:
     while True:
         pool.sample()
         dispatcher.sample_queue()
         await ctx.clock.sleep(every)
 
 
-def _make_task(ctx: ScenarioContext, cost: float):
+def _make_task(ctx: Ctx, cost: float) -> Callable[[int], Task]:
     return lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)}, cost=cost)
 
 
 def _autoscaler(
-    ctx: ScenarioContext,
+    ctx: ScenarioContext[Any, ScalingState],
     swarm: Swarm,
     pool: ScaledPool,
     *,
     metric: str,
-    read,
+    read: Callable[[], float],
     target: float,
     window_s: float | None = None,
     min_replicas: int | None = None,
-    inputs=None,
+    inputs: Callable[[], dict[str, float]] | None = None,
 ) -> Autoscaler:
     prm = ctx.params
     scaler = Autoscaler(
@@ -112,17 +136,18 @@ def _autoscaler(
         current=pool.members,
         scale_to=pool.scale_to,
         target=target,
-        min_replicas=int(min_replicas if min_replicas is not None else prm["min_replicas"]),
-        max_replicas=int(prm["max_replicas"]),
-        tolerance=float(prm["tolerance"]),
-        period_s=float(prm["period_s"]),
-        window_s=float(window_s if window_s is not None else prm["window_s"]),
+        min_replicas=min_replicas if min_replicas is not None else prm.min_replicas,
+        max_replicas=prm.max_replicas,
+        tolerance=prm.tolerance,
+        period_s=prm.period_s,
+        window_s=window_s if window_s is not None else prm.window_s,
         publish=swarm.publish,
         enabled=ctx.on("autoscaler"),
         inputs=inputs,
     )
     swarm.spawn(scaler.run(), name="autoscaler")
-    ctx.state["autoscaler"] = scaler
+    ctx.state.autoscaler = scaler
+    ctx.controls.autoscaler = scaler
     return scaler
 
 
@@ -138,80 +163,69 @@ def event_checks(scaler: Autoscaler) -> Check:
         n > 0 and good == n,
         "all events, at least one",
         f"{good} of {n}",
+        final_only=n == 0,
     )
 
 
-COMMON = {
-    "capacity": 2,
-    "timeout_s": 5.0,
-    "queue_timeout_s": 60.0,
-    "min_replicas": 2,
-    "max_replicas": 10,
-    "tolerance": 0.1,
-    "period_s": 1.0,
-    "window_s": 10.0,
-    "tick_s": 0.5,
-}
+class ScaleUpParams(ScalingParams):
+    agents: list[AgentEntry] = agents_default({"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 2})
+    start_rate: float = param(10.0, "tasks per second at the start", ge=0.0, le=100000.0)
+    peak_rate: float = param(100.0, "tasks per second at the peak", ge=0.0, le=100000.0)
+    ramp_s: float = param(20.0, "time the load takes to reach the peak (s)", ge=0.0, le=86400.0)
+    hold_s: float = param(20.0, "time the peak lasts (s)", ge=0.0, le=86400.0)
+    task_cost_s: float = param(0.1, "work per task (s)", ge=0.0, le=600.0)
+    target_per_agent: float = param(10.0, "tasks per second per agent the autoscaler aims at", gt=0.0)
+    drain_budget_s: float = threshold(10.0, "the backlog must drain within this long of reaching the max (s)", gt=0.0)
+    drained_queue: int = threshold(5, "a backlog this small counts as drained", ge=0)
 
 
-@register
-class ScaleUp(Scenario):
+class ScaleUp(Scenario[ScaleUpParams, ScalingState]):
     id = "autoscaling.scale-up"
     pattern = "autoscaling"
     topology = "mesh"
     title = "Scale up"
     summary = "2 agents; load ramps from 10 to 100 tasks/s; the autoscaler grows the swarm to 10."
-    defaults = {
-        **COMMON,
-        "agents": [{"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 2}],
-        "start_rate": 10.0,
-        "peak_rate": 100.0,
-        "ramp_s": 20.0,
-        "hold_s": 20.0,
-        "task_cost_s": 0.1,
-        "target_per_agent": 10.0,
-        "drain_budget_s": 10.0,
-        "drained_queue": 5,
-    }
+    Params = ScaleUpParams
     mechanism_help = {"autoscaler": "the HPA-style autoscaler adds agents under load"}
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> ScalingState:
+        return ScalingState()
+
+    async def run(self, ctx: ScenarioContext[ScaleUpParams, ScalingState]) -> None:
         prm = ctx.params
-        swarm, pool, dispatcher = await _setup(ctx, self)
+        swarm, pool, dispatcher = await _setup(ctx)
         arrivals: list[float] = []
         _autoscaler(
             ctx,
             swarm,
             pool,
             metric="tasks_per_s_per_agent",
-            read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
-            target=float(prm["target_per_agent"]),
+            read=lambda: arrival_rate(ctx, arrivals, prm.period_s) / max(1, pool.members()),
+            target=prm.target_per_agent,
         )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
-        lo, hi, ramp = float(prm["start_rate"]), float(prm["peak_rate"]), float(prm["ramp_s"])
-        rate = lambda t: lo + (hi - lo) * min(1.0, t / ramp) if ramp > 0 else hi  # noqa: E731
+        lo, hi, ramp = prm.start_rate, prm.peak_rate, prm.ramp_s
+
+        def rate(t: float) -> float:
+            return lo + (hi - lo) * min(1.0, t / ramp) if ramp > 0 else hi
+
         spawned = await open_loop(
-            ctx,
-            dispatcher,
-            rate,
-            ramp + float(prm["hold_s"]),
-            _make_task(ctx, float(prm["task_cost_s"])),
-            on_arrival=arrivals.append,
+            ctx, dispatcher, rate, ramp + prm.hold_s, _make_task(ctx, prm.task_cost_s), on_arrival=arrivals.append
         )
         await asyncio.gather(*spawned)
         pool.sample()
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[ScaleUpParams, ScalingState]) -> list[Check]:
         prm = ctx.params
-        pool: ScaledPool = ctx.state["pool"]
-        d: Dispatcher = ctx.state["dispatcher"]
-        top = int(prm["max_replicas"])
+        pool = need(ctx.state.pool, "the pool")
+        d = need(ctx.state.dispatcher, "the dispatcher")
+        top = prm.max_replicas
         peak_live = max(s[2] for s in pool.sizes)
         peak_members = max(s[1] for s in pool.sizes)
         reached = next((t for t, _m, live in pool.sizes if live >= top), None)
         drained_at = None
         if reached is not None:
-            drained_at = next((t for t, q in d.queue_samples if t >= reached and q <= int(prm["drained_queue"])), None)
+            drained_at = next((t for t, q in d.queue_samples if t >= reached and q <= prm.drained_queue), None)
         drain_s = (drained_at - reached) if (reached is not None and drained_at is not None) else float("inf")
         lost = sum(1 for r in d.records if r.failed)
         ctx.observe(
@@ -219,89 +233,94 @@ class ScaleUp(Scenario):
             max_queue=d.max_queue,
             backlog_drained_s=round(drain_s, 3) if math.isfinite(drain_s) else None,
         )
+        drain_name = f"backlog drained to <= {prm.drained_queue} after reaching the max (s)"
         return [
-            at_least("agents at the peak", peak_live, top),
+            at_least("agents at the peak", peak_live, top, final_only=peak_live < top),
             at_most("agents ever deployed at once (max)", peak_members, top),
-            event_checks(ctx.state["autoscaler"]),
-            at_most(
-                f"backlog drained to <= {prm['drained_queue']} after reaching the max (s)",
-                drain_s,
-                float(prm["drain_budget_s"]),
-            ),
+            event_checks(need(ctx.state.autoscaler, "the autoscaler")),
+            at_most(drain_name, drain_s, prm.drain_budget_s)
+            if math.isfinite(drain_s)
+            else ctx.not_yet(drain_name, f"<= {prm.drain_budget_s:g}", "not yet", "never drained"),
             Check("tasks lost", lost == 0, "== 0", lost),
         ]
 
 
-@register
-class ScaleDown(Scenario):
+class ScaleDownParams(ScalingParams):
+    agents: list[AgentEntry] = agents_default({"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 6})
+    rate: float = param(8.0, "tasks per second", ge=0.0, le=100000.0)
+    duration_s: float = param(30.0, "how long the load lasts (s)", gt=0.0, le=86400.0)
+    task_cost_s: float = param(0.5, "work per task (s)", ge=0.0, le=600.0)
+    capacity: int = param(4, "tasks an agent works on at once", ge=1, le=1000)
+    target_per_agent: float = param(10.0, "tasks per second per agent the autoscaler aims at", gt=0.0)
+    max_direction_changes: int = threshold(1, "changes of scaling direction allowed (flapping)", ge=0)
+
+
+class ScaleDown(Scenario[ScaleDownParams, ScalingState]):
     id = "autoscaling.scale-down"
     pattern = "autoscaling"
     topology = "mesh"
     title = "Scale down"
     summary = "6 agents under low load scale down to 2, after the stabilization window, draining first."
-    defaults = {
-        **COMMON,
-        "agents": [{"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 6}],
-        "rate": 8.0,
-        "duration_s": 30.0,
-        "task_cost_s": 0.5,
-        "capacity": 4,
-        "target_per_agent": 10.0,
-        "max_direction_changes": 1,
-    }
+    Params = ScaleDownParams
     mechanism_help = {
         "autoscaler": "the HPA-style autoscaler removes idle agents",
         "stabilization": "scale-down waits out the stabilization window (off: window of 0 s)",
         "drain": "removed agents finish their in-flight work before their sandbox is killed",
     }
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> ScalingState:
+        return ScalingState()
+
+    async def run(self, ctx: ScenarioContext[ScaleDownParams, ScalingState]) -> None:
         prm = ctx.params
-        swarm, pool, dispatcher = await _setup(ctx, self, drain=ctx.on("drain"))
+        swarm, pool, dispatcher = await _setup(ctx, drain=ctx.on("drain"))
         dispatcher.retry = False  # a task killed with its agent is lost, not hidden by a retry
         arrivals: list[float] = []
-        self_start = ctx.clock.now()
-        ctx.state["start"] = self_start
+        ctx.state.start = ctx.clock.now()
         _autoscaler(
             ctx,
             swarm,
             pool,
             metric="tasks_per_s_per_agent",
-            read=lambda: arrival_rate(ctx, arrivals, float(prm["period_s"])) / max(1, pool.members()),
-            target=float(prm["target_per_agent"]),
-            window_s=float(prm["window_s"]) if ctx.on("stabilization") else 0.0,
+            read=lambda: arrival_rate(ctx, arrivals, prm.period_s) / max(1, pool.members()),
+            target=prm.target_per_agent,
+            window_s=prm.window_s if ctx.on("stabilization") else 0.0,
         )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
         spawned = await open_loop(
             ctx,
             dispatcher,
-            lambda t: float(prm["rate"]),
-            float(prm["duration_s"]),
-            _make_task(ctx, float(prm["task_cost_s"])),
+            lambda t: prm.rate,
+            prm.duration_s,
+            _make_task(ctx, prm.task_cost_s),
             on_arrival=arrivals.append,
         )
         await asyncio.gather(*spawned)
         await ctx.clock.sleep(2.0)
         pool.sample()
-        ctx.state["inflight_killed"] = swarm.inflight_killed
+        ctx.state.inflight_killed = swarm.inflight_killed
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[ScaleDownParams, ScalingState]) -> list[Check]:
         prm = ctx.params
-        pool: ScaledPool = ctx.state["pool"]
-        scaler: Autoscaler = ctx.state["autoscaler"]
-        d: Dispatcher = ctx.state["dispatcher"]
+        pool = need(ctx.state.pool, "the pool")
+        scaler = need(ctx.state.autoscaler, "the autoscaler")
+        d = need(ctx.state.dispatcher, "the dispatcher")
         final = pool.sizes[-1][1]
         downs = [x.t for x in scaler.decisions if x.direction == "down"]
-        first_down = (downs[0] - ctx.state["start"]) if downs else float("inf")
+        first_down = (downs[0] - ctx.state.start) if downs else float("inf")
         lost = sum(1 for r in d.records if r.failed)
-        killed = ctx.state["inflight_killed"]
+        killed = ctx.state.inflight_killed if ctx.state.inflight_killed is not None else ctx.swarm.inflight_killed
         ctx.observe(first_scale_down_s=round(first_down, 3) if downs else None, inflight_killed=killed)
         return [
             is_true(
-                "scaled down to the minimum", final == int(prm["min_replicas"]), f"{prm['min_replicas']} agents", final
+                "scaled down to the minimum",
+                final == prm.min_replicas,
+                f"{prm.min_replicas} agents",
+                final,
+                final_only=True,
             ),
-            at_least("first scale-down after the stabilization window (s)", first_down, float(prm["window_s"])),
-            at_most("changes of scaling direction", scaler.direction_changes(), int(prm["max_direction_changes"])),
+            at_least("first scale-down after the stabilization window (s)", first_down, prm.window_s),
+            at_most("changes of scaling direction", scaler.direction_changes(), prm.max_direction_changes),
             Check("in-flight tasks killed with a removed agent", killed == 0 and lost == 0, "== 0", killed + lost),
         ]
 
@@ -309,40 +328,49 @@ class ScaleDown(Scenario):
 VIX_KEYFRAMES = [[0.0, 15.0], [4.0, 15.0], [8.0, 45.0], [15.0, 45.0], [18.0, 15.0]]
 
 
-@register
-class VixScaling(Scenario):
+class VixParams(ScalingParams):
+    agents: list[AgentEntry] = agents_default({"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 3})
+    vix_keyframes: list[list[float]] = param(
+        VIX_KEYFRAMES, "the scripted VIX: [time (s), value] points, interpolated", min_length=1, max_length=1000
+    )
+    vix_calm: float = param(20.0, "the VIX's calm level; the metric is the excess over it", ge=0.0)
+    vix_points_per_agent: float = param(2.5, "VIX points above calm each agent absorbs (the target)", gt=0.0)
+    baseline: int = param(3, "agents when the market is calm (the minimum)", ge=1, le=10000)
+    duration_s: float = param(40.0, "how long the scenario runs (s)", gt=0.0, le=86400.0)
+    rate: float = param(5.0, "tasks per second", ge=0.0, le=100000.0)
+    task_cost_s: float = param(0.05, "work per task (s)", ge=0.0, le=600.0)
+    tick_s: float = param(0.25, "market tick interval (s)", gt=0.0, le=60.0)
+    vix_threshold: float = threshold(30.0, "scale-up must start once the VIX crosses this", ge=0.0)
+    min_peak: int = threshold(8, "agents the swarm must reach at the peak", ge=0)
+    start_within_periods: int = threshold(2, "scale-up must start within this many periods of the crossing", ge=0)
+
+
+class VixScaling(Scenario[VixParams, ScalingState]):
     id = "autoscaling.vix"
     pattern = "autoscaling"
     topology = "mesh"
     title = "VIX scaling"
     summary = "3 agents; the volatility index goes 15 -> 45 -> 15; the swarm grows with it and shrinks back."
-    defaults = {
-        **COMMON,
-        "agents": [{"kind": "momentum", "role": "worker", "symbol": "SPY", "count": 3}],
-        "vix_keyframes": VIX_KEYFRAMES,
-        "vix_calm": 20.0,
-        "vix_points_per_agent": 2.5,
-        "vix_threshold": 30.0,
-        "baseline": 3,
-        "duration_s": 40.0,
-        "rate": 5.0,
-        "task_cost_s": 0.05,
-        "tick_s": 0.25,
-        "min_peak": 8,
-        "start_within_periods": 2,
-    }
+    Params = VixParams
     mechanism_help = {"autoscaler": "the autoscaler follows the VIX (a metric of the market, not of load)"}
 
-    def vix_path(self) -> Any:
-        return VixPath([(float(t), float(v)) for t, v in self.params["vix_keyframes"]])
+    def new_state(self) -> ScalingState:
+        return ScalingState()
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def vix_path(self) -> Any:
+        return VixPath([(float(t), float(v)) for t, v in self.params.vix_keyframes])
+
+    async def run(self, ctx: ScenarioContext[VixParams, ScalingState]) -> None:
         prm = ctx.params
         # The market ticks every tick_s; the scripted VIX path starts once the agents are up.
-        ctx.market.tick_seconds = float(prm["tick_s"])
-        swarm, pool, dispatcher = await _setup(ctx, self)
-        ctx.market.vix_origin = ctx.market.count
-        calm = float(prm["vix_calm"])
+        # (Replayed market data brings its own VIX.)
+        simulated = ctx.market if isinstance(ctx.market, MarketSimulator) else None
+        if simulated is not None:
+            simulated.tick_seconds = prm.tick_s
+        swarm, pool, dispatcher = await _setup(ctx)
+        if simulated is not None:
+            simulated.vix_origin = simulated.count
+        calm = prm.vix_calm
 
         def excess_per_agent() -> float:
             # Volatility above the calm level, shared out per agent (an HPA AverageValue metric).
@@ -354,45 +382,32 @@ class VixScaling(Scenario):
             pool,
             metric="vix_excess_per_agent",
             read=excess_per_agent,
-            target=float(prm["vix_points_per_agent"]),
-            min_replicas=int(prm["baseline"]),
+            target=prm.vix_points_per_agent,
+            min_replicas=prm.baseline,
             inputs=lambda: {"vix": round(ctx.market.last.vix, 3), "vix_calm": calm},
         )
         swarm.spawn(_sampler(ctx, pool, dispatcher, 0.5), name="sampler")
-        spawned = await open_loop(
-            ctx,
-            dispatcher,
-            lambda t: float(prm["rate"]),
-            float(prm["duration_s"]),
-            _make_task(ctx, float(prm["task_cost_s"])),
-        )
+        spawned = await open_loop(ctx, dispatcher, lambda t: prm.rate, prm.duration_s, _make_task(ctx, prm.task_cost_s))
         await asyncio.gather(*spawned)
         pool.sample()
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[VixParams, ScalingState]) -> list[Check]:
         prm = ctx.params
-        pool: ScaledPool = ctx.state["pool"]
-        scaler: Autoscaler = ctx.state["autoscaler"]
-        threshold = float(prm["vix_threshold"])
-        series = ctx.state.get("vix_series", [])
-        crossed = next((t for t, v in series if v >= threshold), None)
+        pool = need(ctx.state.pool, "the pool")
+        scaler = need(ctx.state.autoscaler, "the autoscaler")
+        threshold_ = prm.vix_threshold
+        series = ctx.vix_series
+        crossed = next((t for t, v in series if v >= threshold_), None)
         ups = [x.t for x in scaler.decisions if x.direction == "up"]
-        limit = int(prm["start_within_periods"]) * float(prm["period_s"])
+        limit = prm.start_within_periods * prm.period_s
+        name = f"scale-up starts within {prm.start_within_periods} periods of VIX crossing {threshold_:g} (s)"
         if crossed is None:
-            start_check = Check(
-                f"scale-up within {prm['start_within_periods']} periods of VIX crossing {threshold:g}",
-                False,
-                f"<= {limit:g} s",
-                "VIX never crossed",
-            )
+            start_check = ctx.not_yet(name, f"<= {limit:g} s", "VIX has not crossed yet", "VIX never crossed")
+        elif not ups:
+            start_check = ctx.not_yet(name, f"-{limit:g}..{limit:g} s", "no scale-up yet", "never")
         else:
-            delay = (ups[0] - crossed) if ups else float("inf")
-            start_check = is_true(
-                f"scale-up starts within {prm['start_within_periods']} periods of VIX crossing {threshold:g} (s)",
-                -limit <= delay <= limit,
-                f"-{limit:g}..{limit:g} s",
-                round(delay, 4) if ups else "never",
-            )
+            delay = ups[0] - crossed
+            start_check = is_true(name, -limit <= delay <= limit, f"-{limit:g}..{limit:g} s", round(delay, 4))
         peak = max(s[2] for s in pool.sizes)
         final = pool.sizes[-1][1]
         named = all("vix" in x.inputs and x.inputs["vix"] > 0 for x in scaler.decisions)
@@ -403,14 +418,22 @@ class VixScaling(Scenario):
         )
         return [
             start_check,
-            at_least("peak agents", peak, int(prm["min_peak"])),
+            at_least("peak agents", peak, prm.min_peak, final_only=peak < prm.min_peak),
             is_true(
-                "back to baseline after the window", final == int(prm["baseline"]), f"{prm['baseline']} agents", final
+                "back to baseline after the window",
+                final == prm.baseline,
+                f"{prm.baseline} agents",
+                final,
+                final_only=True,
             ),
             is_true(
                 "each scaling event names the VIX value behind it",
                 bool(scaler.decisions) and named,
                 "every event with its VIX",
                 f"{len(scaler.decisions)} events",
+                final_only=not scaler.decisions,
             ),
         ]
+
+
+SCENARIOS: tuple[type[Scenario[Any, Any]], ...] = (ScaleUp, ScaleDown, VixScaling)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from swarm_tui.agent.kinds import STRATEGY_CAPABILITY
 from swarm_tui.agent.strategies import BUY, SELL
@@ -13,14 +14,34 @@ from swarm_tui.engine.controllers.failover import HeartbeatDetector, Replacer
 from swarm_tui.engine.dispatch import Dispatcher, Task, TaskRecord
 from swarm_tui.engine.events import TradeExecuted
 from swarm_tui.engine.metrics import percentile
-from swarm_tui.engine.scenario import ScenarioContext, ScenarioError, expand_agents
+from swarm_tui.engine.scenario import ScenarioContext, ScenarioError
 from swarm_tui.engine.swarm import Swarm
 from swarm_tui.engine.trading import PaperBroker
 
 WINDOW = 40  # prices a task carries
+T = TypeVar("T")
+Ctx = ScenarioContext[Any, Any]
 
 
-async def deploy(ctx: ScenarioContext, swarm: Swarm, specs: list[AgentSpec]) -> list[Agent]:
+def need(value: T | None, what: str = "the scenario's state") -> T:
+    """A piece of run state the checks need; raises ScenarioError while it does not exist yet."""
+    if value is None:
+        raise ScenarioError(f"{what} does not exist yet (the run has not got that far)")
+    return value
+
+
+@dataclass
+class DispatchState:
+    """The run state of a scenario whose work goes through one dispatcher."""
+
+    dispatcher: Dispatcher | None = None
+
+    @property
+    def records(self) -> list[TaskRecord]:
+        return need(self.dispatcher, "the dispatcher").records
+
+
+async def deploy(ctx: Ctx, swarm: Swarm, specs: list[AgentSpec]) -> list[Agent]:
     """Deploy agents concurrently; a scenario cannot start with an agent that failed to start."""
     agents = await swarm.deploy_many(specs)
     failed = [a for a in agents if not a.live]
@@ -29,8 +50,8 @@ async def deploy(ctx: ScenarioContext, swarm: Swarm, specs: list[AgentSpec]) -> 
     return agents
 
 
-def agents_param(ctx: ScenarioContext) -> list[AgentSpec]:
-    specs = expand_agents(ctx.params.get("agents", []))
+def agents_param(ctx: Ctx) -> list[AgentSpec]:
+    specs = ctx.agent_specs()
     if not specs:
         raise ScenarioError(f"{ctx.scenario.id}: no agents configured")
     return specs
@@ -44,10 +65,10 @@ def by_role(specs: list[AgentSpec], role: str, *, need: int = 1, scenario: str =
 
 
 def start_failover(
-    ctx: ScenarioContext, swarm: Swarm, *, replace: bool = True, detect: bool = True
+    ctx: Ctx, swarm: Swarm, *, replace: bool = True, detect: bool = True
 ) -> tuple[HeartbeatDetector, Replacer]:
     """Heartbeat failure detection and replacement of failed agents."""
-    detector = HeartbeatDetector(swarm, threshold=float(ctx.params.get("detector_threshold", 2.0)))
+    detector = HeartbeatDetector(swarm, threshold=float(ctx.params.detector_threshold))
     replacer = Replacer(swarm, enabled=replace)
     if detect:
         swarm.spawn(detector.run(), name="heartbeat detector")
@@ -55,11 +76,12 @@ def start_failover(
 
 
 async def launch(
-    ctx: ScenarioContext,
+    ctx: Ctx,
     topology: str | None = None,
     *,
     specs: list[AgentSpec] | None = None,
     feed: bool = True,
+    tick_s: float = 0.5,
     replace: bool = True,
     detect: bool = True,
     faults: bool = True,
@@ -71,25 +93,25 @@ async def launch(
     agents = await deploy(ctx, swarm, specs if specs is not None else agents_param(ctx))
     start_failover(ctx, swarm, replace=replace, detect=detect)
     if feed:
-        swarm.spawn(market_feed(ctx, float(ctx.params.get("tick_s", 0.5))), name="market feed")
+        swarm.spawn(market_feed(ctx, tick_s), name="market feed")
     if faults:
         ctx.schedule_faults(ctx.scenario.faults())
     return swarm, agents
 
 
-async def market_feed(ctx: ScenarioContext, tick_s: float) -> None:
+async def market_feed(ctx: Ctx, tick_s: float) -> None:
     """Advance the market one tick every ``tick_s`` seconds, forever.
 
-    Each tick's time and VIX are kept in ``ctx.state['vix_series']`` (what the VIX was, when).
+    Each tick's time and VIX are kept in ``ctx.vix_series`` (what the VIX was, when).
     """
-    series = ctx.state.setdefault("vix_series", [])
+    series = ctx.vix_series
     while True:
         await ctx.clock.sleep(tick_s)
         tick = ctx.market.next_tick()
         series.append((ctx.clock.now(), tick.vix))
 
 
-def signal_data(ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def signal_data(ctx: Ctx, strategy: str, symbols: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """The data a strategy task carries: price windows (or venue quotes) from the market."""
     market = ctx.market
     if not symbols:
@@ -115,9 +137,7 @@ def signal_data(ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | 
     return {"strategy": strategy, "symbol": symbols[0], "prices": market.window(symbols[0], WINDOW)}
 
 
-def signal_task(
-    ctx: ScenarioContext, strategy: str, symbols: tuple[str, ...] | list[str], cost: float = 0.0, **meta: Any
-) -> Task:
+def signal_task(ctx: Ctx, strategy: str, symbols: tuple[str, ...] | list[str], cost: float = 0.0, **meta: Any) -> Task:
     return Task(
         op="signal",
         data=signal_data(ctx, strategy, symbols),
@@ -128,7 +148,7 @@ def signal_task(
 
 
 async def open_loop(
-    ctx: ScenarioContext,
+    ctx: Ctx,
     dispatcher: Dispatcher,
     rate: Callable[[float], float],
     duration: float,
@@ -158,7 +178,7 @@ async def open_loop(
 
 
 async def paced(
-    ctx: ScenarioContext, dispatcher: Dispatcher, count: int, interval: float, make_task: Callable[[int], Task]
+    ctx: Ctx, dispatcher: Dispatcher, count: int, interval: float, make_task: Callable[[int], Task]
 ) -> list[TaskRecord]:
     """``count`` tasks at a fixed interval; waits for all of them to finish."""
     spawned = []
@@ -168,13 +188,13 @@ async def paced(
     return list(await asyncio.gather(*spawned))
 
 
-def latency_budget_ms(ctx: ScenarioContext) -> float:
-    override = ctx.params.get("p95_budget_ms")
+def latency_budget_ms(ctx: Ctx) -> float:
+    override = ctx.params.p95_budget_ms
     return float(override) if override else ctx.backend.capabilities.latency_budget_ms
 
 
-def recovery_budget_s(ctx: ScenarioContext) -> float:
-    override = ctx.params.get("recovery_budget_s")
+def recovery_budget_s(ctx: Ctx) -> float:
+    override = ctx.params.recovery_budget_s
     return float(override) if override else ctx.backend.capabilities.recovery_budget_s
 
 
@@ -185,17 +205,14 @@ def p(values: list[float], q: float) -> float:
 class Trader:
     """Turns signals into paper trades: each book holds +qty, -qty or nothing per symbol."""
 
-    def __init__(self, ctx: ScenarioContext, broker: PaperBroker | None = None) -> None:
+    def __init__(self, ctx: Ctx, broker: PaperBroker | None = None) -> None:
         self.ctx = ctx
         self.broker = broker or PaperBroker()
-        # The same fills booked per agent, for each agent's P&L on the dashboard.
-        self.by_agent = PaperBroker(self.broker.slippage_bps, self.broker.fee_bps)
         self.trades: dict[str, int] = {}
-        ctx.state.setdefault("traders", []).append(self)
 
     def _fill(self, book: str, agent: str, symbol: str, side: str, qty: float, mid: float) -> None:
+        # Every fill is an event: the dashboard books it per agent from there (live and in replay).
         price, fee = self.broker.execute(book, symbol, side, qty, mid)
-        self.by_agent.book(agent).apply_fill(symbol, side, qty, price, fee)
         self.trades[book] = self.trades.get(book, 0) + 1
         self.ctx.bus.publish(
             TradeExecuted(

@@ -15,13 +15,14 @@ from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import psutil
 
 from swarm_tui.engine.controllers.routing import LeastLoaded
 from swarm_tui.engine.dispatch import Dispatcher, Task
 from swarm_tui.engine.events import Event, TaskFinished
+from swarm_tui.engine.params import AgentEntry, ScenarioParams, agent_specs, param, threshold
 from swarm_tui.engine.scenario import (
     Check,
     Scenario,
@@ -29,78 +30,89 @@ from swarm_tui.engine.scenario import (
     at_least,
     equals,
     is_true,
-    register,
 )
-from swarm_tui.patterns.common import WINDOW, launch, open_loop
+from swarm_tui.patterns.common import WINDOW, DispatchState, launch, need, open_loop
 
 
-class _Steady(Scenario):
+class SteadyParams(ScenarioParams):
+    """A mesh of ``size`` momentum agents under steady load."""
+
+    size: int = param(500, "agents in the mesh", ge=1, le=100000)
+    duration_s: float = param(300.0, "how long the load lasts (s)", gt=0.0, le=86400.0)
+    rate_per_agent: float = param(0.2, "tasks per second per agent", gt=0.0, le=1000.0)
+    timeout_s: float = param(3.0, "a task's timeout (s)", gt=0.0, le=600.0)
+    tick_s: float = param(1.0, "market tick interval (s)", gt=0.0, le=60.0)
+    heartbeat_s: float | None = param(2.0, "heartbeat interval (s)", gt=0.0, le=60.0)
+    min_success_rate: float = threshold(0.99, "share of tasks that must succeed", ge=0.0, le=1.0)
+
+
+class _Steady(Scenario[Any, Any]):
     """A mesh of ``size`` momentum agents under steady load, with the usual failover."""
 
     pattern = "lab"
     topology = "mesh"
-    mechanism_help = {"failover": "failed agents are detected and replaced"}
+    mechanism_help: ClassVar[dict[str, str]] = {"failover": "failed agents are detected and replaced"}
 
-    def _specs(self, ctx: ScenarioContext) -> list[dict]:
+    def _specs(self, ctx: ScenarioContext[Any, Any]) -> list[AgentEntry]:
         symbols = ("SPY", "QQQ", "AAPL", "TSLA")
-        return [{"kind": "momentum", "symbol": symbols[i % 4]} for i in range(int(ctx.params["size"]))]
+        return [AgentEntry(kind="momentum", symbol=symbols[i % 4]) for i in range(ctx.params.size)]
 
-    async def _start(self, ctx: ScenarioContext, *, keep_records: bool = False) -> Dispatcher:
-        from swarm_tui.engine.scenario import expand_agents
-
+    async def _start(self, ctx: ScenarioContext[Any, Any], *, keep_records: bool = False) -> Dispatcher:
         swarm, _ = await launch(
-            ctx, specs=expand_agents(self._specs(ctx)), replace=ctx.on("failover"), detect=ctx.on("failover")
+            ctx,
+            specs=agent_specs(self._specs(ctx)),
+            tick_s=ctx.params.tick_s,
+            replace=ctx.on("failover"),
+            detect=ctx.on("failover"),
         )
         dispatcher = Dispatcher(
-            swarm, LeastLoaded(), capacity=4, timeout=float(ctx.params["timeout_s"]), keep_records=keep_records
+            swarm, LeastLoaded(), capacity=4, timeout=ctx.params.timeout_s, keep_records=keep_records
         )
-        ctx.state["dispatcher"] = dispatcher
+        ctx.state.dispatcher = dispatcher
         return dispatcher
 
 
-@register
 class LargeSwarm(_Steady):
     id = "lab.large-swarm"
     title = "Large swarm"
     summary = "Hundreds to thousands of agents under steady load; random crashes; the heatmap view."
-    defaults = {
-        "size": 500,
-        "duration_s": 300.0,
-        "rate_per_agent": 0.2,
-        "timeout_s": 3.0,
-        "tick_s": 1.0,
-        "heartbeat_s": 2.0,
-        "min_success_rate": 0.99,
-    }
+    Params = SteadyParams
     default_faults = [{"kind": "crash", "target": "random", "at": float(t)} for t in (30, 90, 150, 210)]
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> DispatchState:
+        return DispatchState()
+
+    async def run(self, ctx: ScenarioContext[SteadyParams, DispatchState]) -> None:
         prm = ctx.params
         dispatcher = await self._start(ctx)
-        rate = float(prm["rate_per_agent"]) * int(prm["size"])
+        rate = prm.rate_per_agent * prm.size
         spawned = await open_loop(
             ctx,
             dispatcher,
             lambda t: rate,
-            float(prm["duration_s"]),
+            prm.duration_s,
             lambda i: Task(op="work", data={"prices": ctx.market.window("SPY", WINDOW)}),
         )
         await asyncio.gather(*spawned)
-        await ctx.clock.sleep(2 * float(prm["heartbeat_s"]) * 3)
+        await ctx.clock.sleep(2 * float(prm.heartbeat_s or 1.0) * 3)
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[SteadyParams, DispatchState]) -> list[Check]:
         swarm = ctx.swarm
         crashed = [t for _, f, t in ctx.injected if f.kind == "crash"]
         replaced = sum(1 for a in swarm.agents.values() if a.replaces in crashed and a.live)
         summary = ctx.metrics.summary(ctx.clock.now())
+        size = ctx.params.size
         return [
-            at_least("success rate", summary["success_rate"], float(ctx.params["min_success_rate"])),
-            is_true("every crashed agent replaced", replaced == len(crashed), f"{len(crashed)}", replaced),
+            at_least("success rate", summary["success_rate"], ctx.params.min_success_rate),
+            is_true(
+                "every crashed agent replaced", replaced == len(crashed), f"{len(crashed)}", replaced, final_only=True
+            ),
             is_true(
                 "the swarm is back to full size",
-                len(swarm.live()) == int(ctx.params["size"]),
-                f"{ctx.params['size']} live",
+                len(swarm.live()) == size,
+                f"{size} live",
                 len(swarm.live()),
+                final_only=True,
             ),
         ]
 
@@ -274,7 +286,23 @@ def missing_numbers(block: dict[str, Any], names: Sequence[str] = EXPECTED_NUMBE
     return out
 
 
-@register
+@dataclass
+class SoakState(DispatchState):
+    ledger: TaskLedger | None = None
+    memory: MemoryLog | None = None
+    kept_tasks: list[asyncio.Task[Any]] | None = None
+
+
+class SoakParams(SteadyParams):
+    size: int = param(100, "agents in the mesh", ge=1, le=100000)
+    duration_s: float = param(3600.0, "how long the load lasts (s)", gt=0.0, le=86400.0)
+    tick_s: float = param(5.0, "market tick interval (s)", gt=0.0, le=60.0)
+    sample_every_s: float = param(60.0, "the process's memory is read this often (s)", gt=0.0, le=86400.0)
+    window_s: float = param(600.0, "the first and last windows compared (s)", gt=0.0, le=86400.0)
+    max_growth: float = threshold(0.05, "memory growth allowed from the first window to the last", ge=0.0)
+    min_success_rate: float = threshold(0.999, "share of tasks that must succeed", ge=0.0, le=1.0)
+
+
 class Soak(_Steady):
     """100 agents under steady load for an hour of scenario time: memory flat, results complete.
 
@@ -324,50 +352,45 @@ class Soak(_Steady):
     id = "lab.soak"
     title = "Soak"
     summary = "100 agents for an hour of scenario time: memory flat, results complete."
-    mechanism_help = {
+    Params = SoakParams
+    mechanism_help: ClassVar[dict[str, str]] = {
         "bounded_history": "no per-task history is kept over a long run "
         "(off: every finished task and its record are kept)"
     }
-    defaults = {
-        "size": 100,
-        "duration_s": 3600.0,
-        "rate_per_agent": 0.2,
-        "timeout_s": 3.0,
-        "tick_s": 5.0,
-        "heartbeat_s": 2.0,
-        "sample_every_s": 60.0,
-        "window_s": 600.0,
-        "max_growth": 0.05,
-        "min_success_rate": 0.999,
-    }
+    # Judging the checks walks the hour's figures: once a minute is plenty while it runs.
+    live_checks_every_s = 60.0
 
-    @property  # type: ignore[override]
-    def max_sim_s(self) -> float:
+    def time_limit_s(self) -> float:
         """The hour, plus room for deploying the agents and finishing the last tasks."""
-        return float(self.params["duration_s"]) + 300.0
+        return float(self.params.duration_s) + 300.0
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> SoakState:
+        return SoakState()
+
+    async def run(self, ctx: ScenarioContext[SoakParams, SoakState]) -> None:
         prm = ctx.params
         ledger = TaskLedger()
-        ctx.state["ledger"] = ledger
+        ctx.state.ledger = ledger
         ctx.bus.subscribe(ledger)
-        memory = MemoryLog(round(float(prm["duration_s"]) / float(prm["sample_every_s"])))
-        ctx.state["memory"] = memory
+        memory = MemoryLog(round(prm.duration_s / prm.sample_every_s))
+        ctx.state.memory = memory
         dispatcher = await self._start(ctx, keep_records=not ctx.on("bounded_history"))
         start = ctx.clock.now()
         sampler = ctx.swarm.spawn(self._sample(ctx, start, memory), name="memory sampler")
         await self._load(ctx, dispatcher, ledger, start)
         await sampler
 
-    async def _load(self, ctx: ScenarioContext, dispatcher: Dispatcher, ledger: TaskLedger, start: float) -> None:
+    async def _load(
+        self, ctx: ScenarioContext[SoakParams, SoakState], dispatcher: Dispatcher, ledger: TaskLedger, start: float
+    ) -> None:
         """Poisson arrivals for ``duration_s``, holding only the tasks in flight (unless the
         ``bounded_history`` mechanism is off: then every task is kept to the end)."""
         prm = ctx.params
-        rate = float(prm["rate_per_agent"]) * int(prm["size"])
-        duration = float(prm["duration_s"])
+        rate = prm.rate_per_agent * prm.size
+        duration = prm.duration_s
         inflight: set[asyncio.Task[Any]] = set()
         kept: list[asyncio.Task[Any]] | None = None if ctx.on("bounded_history") else []
-        ctx.state["kept_tasks"] = kept
+        ctx.state.kept_tasks = kept
 
         def done(task: asyncio.Task[Any]) -> None:
             inflight.discard(task)
@@ -386,9 +409,9 @@ class Soak(_Steady):
         if inflight:
             await asyncio.gather(*list(inflight), return_exceptions=True)
 
-    async def _sample(self, ctx: ScenarioContext, start: float, memory: MemoryLog) -> None:
+    async def _sample(self, ctx: ScenarioContext[SoakParams, SoakState], start: float, memory: MemoryLog) -> None:
         """A reading at the end of every period of the load (timed from the start: no drift)."""
-        period = float(ctx.params["sample_every_s"])
+        period = ctx.params.sample_every_s
         process = psutil.Process()
         for k in range(1, memory.capacity + 1):
             await ctx.clock.sleep_until(start + k * period)
@@ -396,13 +419,13 @@ class Soak(_Steady):
             traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else 0
             memory.add(round(ctx.clock.now() - start, 6), process.memory_info().rss, traced, len(ctx.swarm.live()))
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[SoakParams, SoakState]) -> list[Check]:
         prm = ctx.params
-        memory: MemoryLog = ctx.state["memory"]
+        memory = need(ctx.state.memory, "the memory log")
         samples = memory.samples()
-        ledger: TaskLedger = ctx.state["ledger"]
-        duration, period, window = float(prm["duration_s"]), float(prm["sample_every_s"]), float(prm["window_s"])
-        max_growth = float(prm["max_growth"])
+        ledger = need(ctx.state.ledger, "the ledger")
+        duration, period, window = prm.duration_s, prm.sample_every_s, prm.window_s
+        max_growth = prm.max_growth
 
         wall: dict[str, Any] = {}
         growth: float | None = None
@@ -422,11 +445,11 @@ class Soak(_Steady):
         ctx.observe(wall_process=wall)
 
         summary = ctx.metrics.summary(ctx.clock.now())
-        expected_tasks = duration * float(prm["rate_per_agent"]) * int(prm["size"])
+        expected_tasks = duration * prm.rate_per_agent * prm.size
         min_live = min((s.live for s in samples), default=0)
         missing = missing_numbers(summary)
         ctx.observe(tasks_launched=ledger.launched, memory_samples=len(samples), min_live_agents=min_live)
-        return [
+        checks = [
             Check(
                 "process memory (RSS) growth, first to last 10 minutes (wall-process measure)",
                 growth is not None and growth < max_growth,
@@ -439,7 +462,7 @@ class Soak(_Steady):
                 f"{memory.capacity} samples, every {period:g} s",
                 len(samples),
             ),
-            at_least("live agents at every sample", min_live, int(prm["size"])),
+            at_least("live agents at every sample", min_live, prm.size),
             is_true(
                 "the load ran the whole hour",
                 abs(ledger.launched - expected_tasks) <= 0.05 * expected_tasks,
@@ -463,5 +486,12 @@ class Soak(_Steady):
                 "no None or NaN",
                 ", ".join(missing) or "all present",
             ),
-            at_least("success rate", summary["success_rate"], float(prm["min_success_rate"])),
+            at_least("success rate", summary["success_rate"], prm.min_success_rate),
         ]
+        if not ctx.final:
+            for check in checks:
+                check.final_only = True  # an hour's figures: judged at its end
+        return checks
+
+
+SCENARIOS: tuple[type[Scenario[Any, Any]], ...] = (LargeSwarm, Soak)

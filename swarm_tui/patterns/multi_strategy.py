@@ -9,12 +9,14 @@ rolling risk-adjusted return and asks the portfolio agent for new allocations ev
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_tui.agent.strategies import BUY, SELL, sharpe
 from swarm_tui.engine.controllers.routing import RandomChoice, RoundRobin
 from swarm_tui.engine.dispatch import Dispatcher, Task, TaskRecord
 from swarm_tui.engine.events import Note
+from swarm_tui.engine.params import AgentEntry, ScenarioParams, agents_default, param, threshold
 from swarm_tui.engine.scenario import (
     Check,
     Scenario,
@@ -22,12 +24,11 @@ from swarm_tui.engine.scenario import (
     ScenarioError,
     at_least,
     is_true,
-    register,
 )
-from swarm_tui.patterns.common import Trader, agents_param, launch, signal_task
+from swarm_tui.patterns.common import Ctx, DispatchState, Trader, agents_param, launch, need, signal_task
 
 
-def _sleeves(ctx: ScenarioContext) -> list[tuple[str, list[str]]]:
+def _sleeves(ctx: Ctx) -> list[tuple[str, list[str]]]:
     """(strategy, symbols) of every trading agent, in deploy order."""
     out = []
     for spec in agents_param(ctx):
@@ -42,9 +43,7 @@ def _sleeves(ctx: ScenarioContext) -> list[tuple[str, list[str]]]:
     return out
 
 
-def _act(
-    trader: Trader, ctx: ScenarioContext, book: str, rec: TaskRecord, strategy: str, symbols: list[str], qty: float
-) -> None:
+def _act(trader: Trader, ctx: Ctx, book: str, rec: TaskRecord, strategy: str, symbols: list[str], qty: float) -> None:
     """Turn a signal into paper trades for the strategy's book."""
     if not rec.ok or not isinstance(rec.value, dict):
         return
@@ -63,29 +62,38 @@ def _act(
         trader.target(book, rec.agent, symbols[0], action, qty, prices[symbols[0]])
 
 
-@register
-class Mix(Scenario):
+@dataclass
+class TradingState(DispatchState):
+    trader: Trader | None = None
+
+
+class MixParams(ScenarioParams):
+    agents: list[AgentEntry] = agents_default(
+        {"kind": "momentum", "symbol": "SPY"},
+        {"kind": "momentum", "symbol": "TSLA"},
+        {"kind": "pairs", "symbols": ["SPY", "QQQ"]},
+        {"kind": "pairs", "symbols": ["AAPL", "QQQ"]},
+        {"kind": "arbitrage", "symbol": "AAPL"},
+    )
+    ticks: int = param(200, "market ticks; each strategy gets a task per tick", ge=1, le=100000)
+    tick_s: float = param(0.1, "time between ticks (s)", gt=0.0, le=60.0)
+    qty: float = param(10.0, "order size", gt=0.0)
+    timeout_s: float = param(2.0, "a task's timeout (s)", gt=0.0, le=600.0)
+
+
+class Mix(Scenario[MixParams, TradingState]):
     id = "multi-strategy.mix"
     pattern = "multi-strategy"
     topology = "mesh"
     title = "Strategy mix"
     summary = "2 momentum + 2 pairs + 1 arbitrage agent trade 200 ticks of real signals, routed by capability."
-    defaults = {
-        "agents": [
-            {"kind": "momentum", "symbol": "SPY"},
-            {"kind": "momentum", "symbol": "TSLA"},
-            {"kind": "pairs", "symbols": ["SPY", "QQQ"]},
-            {"kind": "pairs", "symbols": ["AAPL", "QQQ"]},
-            {"kind": "arbitrage", "symbol": "AAPL"},
-        ],
-        "ticks": 200,
-        "tick_s": 0.1,
-        "qty": 10,
-        "timeout_s": 2.0,
-    }
+    Params = MixParams
     mechanism_help = {"capability_routing": "each task goes only to an agent with its strategy (off: round robin)"}
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> TradingState:
+        return TradingState()
+
+    async def run(self, ctx: ScenarioContext[MixParams, TradingState]) -> None:
         prm = ctx.params
         swarm, _ = await launch(ctx, feed=False)
         trader = Trader(ctx)
@@ -94,31 +102,31 @@ class Mix(Scenario):
             swarm,
             RoundRobin() if routed else RandomChoice(ctx.seed),
             capacity=4,
-            timeout=float(prm["timeout_s"]),
+            timeout=prm.timeout_s,
             match_capability=routed,
         )
-        ctx.state.update(dispatcher=dispatcher, trader=trader)
+        ctx.state.dispatcher, ctx.state.trader = dispatcher, trader
         sleeves = _sleeves(ctx)
 
         async def one(strategy: str, symbols: list[str]) -> None:
             rec = await dispatcher.submit(signal_task(ctx, strategy, symbols))
-            _act(trader, ctx, strategy, rec, strategy, symbols, float(prm["qty"]))
+            _act(trader, ctx, strategy, rec, strategy, symbols, prm.qty)
 
-        pending = []
-        for _ in range(int(prm["ticks"])):
+        pending: list[asyncio.Task[None]] = []
+        for _ in range(prm.ticks):
             ctx.market.next_tick()
             pending.extend(swarm.spawn(one(s, syms)) for s, syms in sleeves)
-            await ctx.clock.sleep(float(prm["tick_s"]))
+            await ctx.clock.sleep(prm.tick_s)
         await asyncio.gather(*pending)
         ctx.observe(strategies=trader.summary())
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
+    def checks(self, ctx: ScenarioContext[MixParams, TradingState]) -> list[Check]:
         swarm = ctx.swarm
-        records = ctx.state["dispatcher"].records
+        records = ctx.state.records
         handled = [r for r in records if r.agent]
         matched = sum(1 for r in handled if r.cap in swarm.agents[r.agent].capabilities)
         share = matched / len(handled) if handled else 0.0
-        summary = ctx.state["trader"].summary()
+        summary = need(ctx.state.trader, "the trader").summary()
         strategies = sorted({s for s, _ in _sleeves(ctx)})
         idle = [s for s in strategies if summary.get(s, {}).get("trades", 0) == 0]
         return [
@@ -128,56 +136,68 @@ class Mix(Scenario):
                 not idle,
                 ", ".join(strategies),
                 "idle: " + ", ".join(idle) if idle else "all traded",
+                final_only=True,
             ),
             is_true(
                 "P&L, trades and win rate measured for every strategy",
                 all(s in summary for s in strategies) and not idle,
                 "a book per strategy",
                 f"{len(summary)} books",
+                final_only=True,
             ),
         ]
 
 
-@register
-class Rotation(Scenario):
+@dataclass
+class RotationState(TradingState):
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class RotationParams(ScenarioParams):
+    agents: list[AgentEntry] = agents_default(
+        {"kind": "portfolio", "role": "coordinator", "name": "portfolio"},
+        {"kind": "momentum", "symbol": "TSLA"},
+        {"kind": "mean_reversion", "symbol": "QQQ"},
+        {"kind": "pairs", "symbols": ["SPY", "QQQ"]},
+        {"kind": "arbitrage", "symbol": "AAPL"},
+    )
+    ticks: int = param(200, "market ticks", ge=1, le=100000)
+    rebalance_every: int = param(50, "ticks between rebalances", ge=1, le=100000)
+    tick_s: float = param(0.1, "time between ticks (s)", gt=0.0, le=60.0)
+    capital: float = param(1_000_000.0, "capital shared by the strategies", gt=0.0)
+    timeout_s: float = param(2.0, "a task's timeout (s)", gt=0.0, le=600.0)
+    floor: float = threshold(0.10, "smallest allocation a strategy keeps", ge=0.0, le=1.0)
+
+
+class Rotation(Scenario[RotationParams, RotationState]):
     id = "multi-strategy.rotation"
     pattern = "multi-strategy"
     topology = "hierarchical"
     title = "Capital rotation"
     summary = "4 strategies share capital; every 50 ticks the portfolio agent re-allocates by risk-adjusted return."
-    defaults = {
-        "agents": [
-            {"kind": "portfolio", "role": "coordinator", "name": "portfolio"},
-            {"kind": "momentum", "symbol": "TSLA"},
-            {"kind": "mean_reversion", "symbol": "QQQ"},
-            {"kind": "pairs", "symbols": ["SPY", "QQQ"]},
-            {"kind": "arbitrage", "symbol": "AAPL"},
-        ],
-        "ticks": 200,
-        "rebalance_every": 50,
-        "tick_s": 0.1,
-        "capital": 1_000_000.0,
-        "floor": 0.10,
-        "timeout_s": 2.0,
-    }
+    Params = RotationParams
     mechanism_help = {"rotation": "capital moves towards the best risk-adjusted returns (off: fixed equal split)"}
 
-    async def run(self, ctx: ScenarioContext) -> None:
+    def new_state(self) -> RotationState:
+        return RotationState()
+
+    async def run(self, ctx: ScenarioContext[RotationParams, RotationState]) -> None:
         prm = ctx.params
         swarm, _ = await launch(ctx, feed=False)
         trader = Trader(ctx)
-        dispatcher = Dispatcher(swarm, RoundRobin(), capacity=4, timeout=float(prm["timeout_s"]))
+        dispatcher = Dispatcher(swarm, RoundRobin(), capacity=4, timeout=prm.timeout_s)
         sleeves = _sleeves(ctx)
         names = [s for s, _ in sleeves]
         if len(set(names)) != len(names):
             raise ScenarioError(f"{self.id}: one agent per strategy, got {names}")
         alloc = {s: 1.0 / len(names) for s in names}
-        history: list[dict[str, Any]] = [{"tick": 0, "alloc": dict(alloc), "scores": {}}]
+        history = ctx.state.history
+        history.append({"tick": 0, "alloc": dict(alloc), "scores": {}})
         returns: dict[str, list[float]] = {s: [] for s in names}
         last_pnl = dict.fromkeys(names, 0.0)
-        ctx.state.update(dispatcher=dispatcher, trader=trader, history=history)
-        capital = float(prm["capital"])
-        every = int(prm["rebalance_every"])
+        ctx.state.dispatcher, ctx.state.trader = dispatcher, trader
+        capital = prm.capital
+        every = prm.rebalance_every
 
         async def one(strategy: str, symbols: list[str]) -> None:
             rec = await dispatcher.submit(signal_task(ctx, strategy, symbols))
@@ -185,7 +205,7 @@ class Rotation(Scenario):
             qty = round(alloc[strategy] * capital * 0.1 / price, 2)
             _act(trader, ctx, strategy, rec, strategy, symbols, qty)
 
-        for tick in range(1, int(prm["ticks"]) + 1):
+        for tick in range(1, prm.ticks + 1):
             ctx.market.next_tick()
             await asyncio.gather(*(one(s, syms) for s, syms in sleeves))
             marks = trader.marks()
@@ -197,7 +217,7 @@ class Rotation(Scenario):
                 scores = {s: round(sharpe(returns[s][-every:]), 6) for s in names}
                 if ctx.on("rotation"):
                     rec = await dispatcher.submit(
-                        Task(op="allocate", cap="allocation", data={"scores": scores, "floor": float(prm["floor"])})
+                        Task(op="allocate", cap="allocation", data={"scores": scores, "floor": prm.floor})
                     )
                     if not rec.ok:
                         raise ScenarioError(f"{self.id}: the portfolio agent failed to allocate: {rec.error}")
@@ -210,15 +230,15 @@ class Rotation(Scenario):
                         data={"scores": scores, "alloc": alloc},
                     )
                 )
-            await ctx.clock.sleep(float(prm["tick_s"]))
+            await ctx.clock.sleep(prm.tick_s)
         ctx.observe(
             strategies=trader.summary(),
             allocations=[{"tick": h["tick"], **{k: round(v, 4) for k, v in h["alloc"].items()}} for h in history],
         )
 
-    def checks(self, ctx: ScenarioContext) -> list[Check]:
-        floor = float(ctx.params["floor"])
-        history = ctx.state["history"]
+    def checks(self, ctx: ScenarioContext[RotationParams, RotationState]) -> list[Check]:
+        floor = ctx.params.floor
+        history = need(ctx.state.history or None, "the allocation history")
         rebalances = history[1:]
         best_ok = worst_ok = 0
         start = history[0]["alloc"]
@@ -233,7 +253,7 @@ class Rotation(Scenario):
         sums_ok = all(abs(sum(h["alloc"].values()) - 1.0) < 1e-9 for h in history)
         low = min(min(h["alloc"].values()) for h in history)
         n = len(rebalances)
-        summary = ctx.state["trader"].summary()
+        summary = need(ctx.state.trader, "the trader").summary()
         return [
             is_true(
                 "best performer holds the largest allocation after each rotation",
@@ -259,5 +279,9 @@ class Rotation(Scenario):
                 len(summary) >= len(history[0]["alloc"]),
                 f"{len(history[0]['alloc'])} books",
                 len(summary),
+                final_only=True,
             ),
         ]
+
+
+SCENARIOS: tuple[type[Scenario[Any, Any]], ...] = (Mix, Rotation)

@@ -25,7 +25,7 @@ from typing import Any
 import aiofiles
 
 from swarm_tui.engine.events import Event
-from swarm_tui.redact import scrub, secrets_in_environment
+from swarm_tui.engine.redact import scrub, secrets_in_environment
 
 JOURNAL_KIND_START, JOURNAL_KIND_END = "run_started", "run_finished"
 KEEP_JOURNALS = 200  # the default runs/ directory keeps this many journals, newest first

@@ -8,53 +8,50 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from swarm_tui.results.journal import Journal
+    from swarm_tui.session.run import RunSession
+    from swarm_tui.ui.themes import ThemeLoad
 
 
 def run_dashboard(
+    session: RunSession,
     *,
-    backend: str = "mock",
     scenario: str | None = None,
     theme: str | None = None,
-    seed: int = 0,
     configs: list[str] | None = None,
     mouse: bool = True,
-    market_csv: str | None = None,
-    backend_options: dict | None = None,
 ) -> int:
     """Validate everything the dashboard needs, then run it. Raises ValueError (one line) on bad input."""
     from swarm_tui.config.scenario_file import ConfigError, load_scenario_file
-    from swarm_tui.patterns import REGISTRY
+    from swarm_tui.patterns.catalogue import load_catalogue
     from swarm_tui.ui.app import DashboardOptions, make_app
 
+    catalogue = load_catalogue()
     extra, sources = {}, {}
     for path in configs or []:
         try:
-            definition = load_scenario_file(path)
+            definition = load_scenario_file(path, catalogue)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         extra[definition.id] = definition.build
         sources[definition.id] = Path(path).name
-    if scenario is not None and scenario not in REGISTRY and scenario not in extra:
+    if scenario is not None and scenario not in catalogue and scenario not in extra:
         raise ValueError(f"unknown scenario {scenario!r} (see `swarm-tui patterns`)")
     keymap, themes = _keymap_and_themes(theme)
     options = DashboardOptions(
-        backend=backend,
+        session=session,
         scenario=scenario,
-        seed=seed,
         theme=theme,
         keymap=keymap,
         extra_scenarios=extra,
         extra_sources=sources,
-        market_csv=market_csv,
         themes=themes,
-        backend_options=backend_options or {},
     )
     app = make_app(options)
     try:
         result = app.run(mouse=mouse)
     finally:
-        for path in app.journals:
-            print(f"journal: {path}", file=sys.stderr)
+        for journal in session.journal_paths:
+            print(f"journal: {journal}", file=sys.stderr)
     return int(result or 0)
 
 
@@ -62,7 +59,7 @@ def run_replay(
     recorded: Journal, *, scenario: str | None = None, speed: float = 1.0, theme: str | None = None, mouse: bool = True
 ) -> int:
     """Play a journal in the dashboard (read-only). Raises ValueError (one line) on bad input."""
-    from swarm_tui.engine.replay import ReplayRun
+    from swarm_tui.session.replay import ReplayRun
     from swarm_tui.ui.app import DashboardOptions, make_app
 
     replay = ReplayRun(recorded, scenario, speed=speed)  # ReplayError is a ValueError
@@ -87,7 +84,7 @@ def run_replay(
     return int(result or 0)
 
 
-def _keymap_and_themes(theme: str | None):
+def _keymap_and_themes(theme: str | None) -> tuple[dict[str, str], ThemeLoad]:
     """The user's keymap and the themes; one line (ValueError) if either is unusable."""
     from swarm_tui.config.user import UserConfigError, load_keymap
     from swarm_tui.ui.app import BINDING_IDS

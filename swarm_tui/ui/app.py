@@ -1,6 +1,6 @@
 """The dashboard: watch a swarm live, break it, roll it back.
 
-The engine runs on its own thread (:class:`~swarm_tui.engine.live.LiveRun`); the app samples it:
+The engine runs on its own thread (:class:`~swarm_tui.session.live.LiveRun`); the app samples it:
 about 10 times a second for the topology and the header, 3 times a second for the tables, the
 events, the charts and the checks, and changes only what differs. Every action is a key, a button
 and a command in the palette, and each is confirmed by a notification and a line in the events.
@@ -10,29 +10,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Input
 
-from swarm_tui.backends import make_backend
-from swarm_tui.engine.live import AgentRow, EventLine, LiveRun, Snapshot
-from swarm_tui.engine.replay import READ_ONLY, ReplayRun
-from swarm_tui.engine.runner import new_run_id, utc_now
-from swarm_tui.engine.scenario import Scenario
-from swarm_tui.patterns import REGISTRY
-from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
+from swarm_tui.engine.projection import AgentRow, EventLine, Snapshot
+from swarm_tui.engine.runner import AnyScenario, new_run_id
+from swarm_tui.patterns.catalogue import load_catalogue
+from swarm_tui.results.journal import JournalWriter
+from swarm_tui.session.live import LiveRun
+from swarm_tui.session.replay import READ_ONLY, ReplayRun
+from swarm_tui.session.run import RunSession, SessionError
 from swarm_tui.ui.panels import (
     CONTROLS,
     REPLAY_CONTROLS,
@@ -132,18 +131,24 @@ def table_rows(rows: tuple[AgentRow, ...], selected: str | None) -> tuple[AgentR
 
 @dataclass
 class DashboardOptions:
-    """What the dashboard starts with (one factory for the CLI, the tests and the screenshots)."""
+    """What the dashboard starts with (one factory for the CLI, the tests and the screenshots).
 
+    The run session (backend, seed, journals) is ``session``; without one, a session is made
+    from ``backend``, ``seed``, ``backend_options``, ``market_csv`` and ``journal``.
+    """
+
+    session: RunSession | None = None
     backend: str = "mock"
     scenario: str | None = None
     seed: int = 0
     theme: str | None = None
     speed: float = 1.0
     pause_at: float | None = None
+    stepped: bool = False  # tests: scenario time moves only when the test steps it
     run_id: str | None = None
     stable: bool = False  # no cursor blink, no animation: for snapshots and screenshots
     keymap: dict[str, str] = field(default_factory=dict)
-    extra_scenarios: dict[str, Callable[[], Scenario]] = field(default_factory=dict)
+    extra_scenarios: dict[str, Callable[[], AnyScenario]] = field(default_factory=dict)
     extra_sources: dict[str, str] = field(default_factory=dict)
     market_csv: str | None = None
     remember_theme: bool = True
@@ -160,8 +165,8 @@ class SwarmApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "swarm-tui"
     ALL_ACTIONS = ACTIONS  # what the help and the command palette list
-    CONTROLS = CONTROLS  # the buttons of the control bar
-    BINDINGS = [
+    CONTROLS: ClassVar[tuple[tuple[str, str], ...]] = CONTROLS  # the buttons of the control bar
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             key,
             action,
@@ -178,10 +183,19 @@ class SwarmApp(App[int]):
 
     def __init__(self, options: DashboardOptions | None = None) -> None:
         self.options = options or DashboardOptions()
+        opts = self.options
+        self.session = opts.session or RunSession(
+            backend=opts.backend,
+            seed=opts.seed,
+            backend_options=dict(opts.backend_options),
+            market_csv=opts.market_csv,
+            journal=opts.journal and opts.replay is None,
+        )
+        opts.backend, opts.seed = self.session.backend, self.session.seed
+        self.catalogue = load_catalogue()
         super().__init__()
         self.live: LiveRun | ReplayRun | None = None
         self._stopping: set[LiveRun] = set()
-        self.journals: list[Path] = []
         self.scenario_id: str | None = self.options.scenario
         self.snapshot: Snapshot | None = None
         self._event_seq = 0
@@ -281,12 +295,14 @@ class SwarmApp(App[int]):
         return wanted or DEFAULT_THEME
 
     # -- scenarios and the live run ---------------------------------------------------------------
-    def scenario_entries(self) -> list[PickerEntry]:
-        from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS, scenarios_of
+    @property
+    def journals(self) -> list[Path]:
+        return list(self.session.journal_paths)
 
+    def scenario_entries(self) -> list[PickerEntry]:
         entries = []
-        for pattern in [*PATTERNS, *EXTRA_PATTERNS]:
-            for cls in scenarios_of(pattern):
+        for pattern in self.catalogue.all_patterns():
+            for cls in self.catalogue.scenarios_of(pattern):
                 if cls.id in self.options.extra_scenarios:
                     continue
                 entries.append(PickerEntry(cls.id, cls.pattern, cls.summary))
@@ -299,11 +315,11 @@ class SwarmApp(App[int]):
             )
         return entries
 
-    def _make_scenario(self, scenario_id: str) -> Scenario:
+    def _make_scenario(self, scenario_id: str) -> AnyScenario:
         factory = self.options.extra_scenarios.get(scenario_id)
         if factory is not None:
             return factory()
-        return REGISTRY[scenario_id]()
+        return self.catalogue[scenario_id]()
 
     def start_run(self, scenario_id: str) -> None:
         """Start a scenario (stopping any run in progress)."""
@@ -311,49 +327,34 @@ class SwarmApp(App[int]):
         old, self.live = self.live, None
         if old is not None:
             self._stop_in_background(old)
-        backend, seed, extra = self.options.backend, self.options.seed, self.options.backend_options
-        run_id = self.options.run_id or new_run_id()
+        session, opts = self.session, self.options
+        run_id = opts.run_id or new_run_id()
         self.live = LiveRun(
             self._make_scenario(scenario_id),
-            lambda s: make_backend(backend, seed=s, **extra),
-            backend_name=backend,
-            seed=seed,
-            speed=self.options.speed,
-            pause_at=self.options.pause_at,
+            session.backend_factory(),
+            backend_name=session.backend,
+            seed=session.seed,
+            speed=opts.speed,
+            pause_at=opts.pause_at,
+            stepped=opts.stepped,
             run_id=run_id,
-            market_csv=self.options.market_csv,
+            market_csv=session.market_csv,
             journal=self._open_journal(run_id, scenario_id),
+            virtual=not session.real,
         ).start()
         self.snapshot = None
         self._event_seq = 0
         self.selected_agent = None
         self.w_events.reset()
-        self._note(f"started {scenario_id} on {backend} (seed {seed})", toast=not self.options.stable)
+        self._note(f"started {scenario_id} on {session.backend} (seed {session.seed})", toast=not opts.stable)
 
     def _open_journal(self, run_id: str, scenario_id: str) -> JournalWriter | None:
         """Every dashboard run is journaled too (``swarm-tui report``/``replay`` read it back)."""
-        if not self.options.journal:
-            return None
-        path = default_journal_path(run_id)
-        if path.exists():  # a restart under a fixed run id: keep the earlier journal
-            path = path.with_name(f"{run_id}-{secrets.token_hex(2)}.jsonl")
-        writer = JournalWriter(path, run_id)
         try:
-            writer.open(
-                {
-                    "backend": self.options.backend,
-                    "seed": self.options.seed,
-                    "started_at": utc_now(),
-                    "scenarios": [scenario_id],
-                    "dashboard": True,
-                }
-            )
-        except JournalError as exc:
+            return self.session.scenario_journal(run_id, scenario_id)
+        except SessionError as exc:
             self._note(f"no journal: {exc}", severity="warning")
             return None
-        self.journals.append(path)
-        prune_journals(path.parent)
-        return writer
 
     @work(thread=True, exclusive=False, group="stop")
     def _stop_in_background(self, run: LiveRun) -> None:
@@ -383,6 +384,11 @@ class SwarmApp(App[int]):
         self.w_topology.show(snap.topology)
         if self.selected_agent is None and snap.agents:
             self.selected_agent = snap.agents[0].id
+
+    def refresh_now(self) -> None:
+        """Sample the run now, as the timers would (tests, and after a seek)."""
+        self._tick_fast()
+        self._tick_slow()
 
     def _tick_slow(self) -> None:
         live, snap = self.live, self.snapshot
@@ -507,14 +513,12 @@ class SwarmApp(App[int]):
         self._note(f"speed {live.next_speed():g}x")
 
     def action_pick(self) -> None:
-        from swarm_tui.patterns import EXTRA_PATTERNS, PATTERNS
-
         def chosen(scenario_id: str | None) -> None:
             if scenario_id:
                 self.start_run(scenario_id)
 
         self.push_screen(
-            ScenarioPicker(self.scenario_entries(), {**PATTERNS, **EXTRA_PATTERNS}, current=self.scenario_id), chosen
+            ScenarioPicker(self.scenario_entries(), self.catalogue.all_patterns(), current=self.scenario_id), chosen
         )
 
     def action_next_agent(self) -> None:
@@ -637,15 +641,18 @@ class ReplayApp(SwarmApp):
     """The dashboard playing a journal: pause, speed and seek; whatever would change a run is refused."""
 
     ALL_ACTIONS = ACTIONS + REPLAY_ACTIONS
-    CONTROLS = REPLAY_CONTROLS
-    BINDINGS = [
-        Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
-        for action, key, label, desc in REPLAY_ACTIONS
-    ] + [
+    CONTROLS: ClassVar[tuple[tuple[str, str], ...]] = REPLAY_CONTROLS
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(key, action, label, id=action, tooltip=desc, show=action in ("seek_back", "seek_forward"))
+            for action, key, label, desc in REPLAY_ACTIONS
+        ),
         # The keys that would change a run stay (they say "read-only"), but the footer omits them.
-        Binding(key, action, label, id=action, tooltip=desc, show=False)
-        for action, key, label, desc in ACTIONS
-        if action in READ_ONLY_ACTIONS
+        *(
+            Binding(key, action, label, id=action, tooltip=desc, show=False)
+            for action, key, label, desc in ACTIONS
+            if action in READ_ONLY_ACTIONS
+        ),
     ]
     SEEK_STEP_S = 5.0
 

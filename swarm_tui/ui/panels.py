@@ -11,8 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.widgets import Button, DataTable, Input, Label, RichLog, Sparkline, Static
 
-from swarm_tui.engine.live import AgentRow, CheckRow, EventLine, RolloutView, Snapshot
-from swarm_tui.engine.replay import ReplaySnapshot
+from swarm_tui.engine.projection import AgentRow, CheckRow, EventLine, RolloutView, Snapshot
 from swarm_tui.ui.topology import STATE_GLYPH
 
 STATUS_GLYPH = {
@@ -41,7 +40,7 @@ class HeaderBar(Static):
             text.append(f" │ {backend} │ no scenario: press o to pick one")
             self.update(text, layout=False)
             return
-        replay = isinstance(snap, ReplaySnapshot)
+        replay = snap.total is not None
         if replay:
             text.append(" │ ")
             text.append("replay", style="bold reverse")
@@ -50,7 +49,7 @@ class HeaderBar(Static):
             text.append(f" │ {snap.backend} │ ")
         text.append(snap.scenario, style="bold")
         text.append(f" · {snap.title} │ run {snap.run_id} │ t={snap.t:7.2f}s")
-        if isinstance(snap, ReplaySnapshot):
+        if snap.total is not None:
             text.append(f" / {snap.total:.2f}s")
         speed = f"{snap.speed:g}x" if snap.backend == "mock" or replay else "wall"
         text.append(" │ " + speed + " │ ")
@@ -94,6 +93,8 @@ def rich_color(value: str | None) -> str | None:
 
 def _cell(field: str, row: AgentRow, colors: dict[str, str | None], now: float) -> Any:
     value = getattr(row, field)
+    if value is None:
+        return "-"
     if field == "last_heartbeat":
         return f"{max(0.0, now - value):.1f}"
     if field == "state":
@@ -400,6 +401,14 @@ def _analysis_text(analysis: dict[str, Any]) -> Text:
     return text
 
 
+CHECK_GLYPH = {
+    "passed": ("✔", "green"),
+    "holding": ("✔", "green"),
+    "pending": ("…", "dim"),
+    "failed": ("✘", "bold red"),
+}
+
+
 class ChecksPanel(Static):
     """The scenario's checks, expected and observed: so far while it runs, then final."""
 
@@ -418,12 +427,18 @@ class ChecksPanel(Static):
             self.update(Text(self.empty_text, style="dim"))
             return
         text = Text()
-        passed = sum(1 for c in checks if c.passed)
-        head = f"final: {passed}/{len(checks)} passed" if final else f"so far: {passed}/{len(checks)} would pass"
+        states = [c.state for c in checks]
+        if final:
+            head = f"final: {states.count('passed')}/{len(checks)} passed"
+        else:
+            parts = [f"{states.count('holding')} holding", f"{states.count('pending')} pending"]
+            if states.count("failed"):
+                parts.append(f"{states.count('failed')} failed")
+            head = "so far: " + ", ".join(parts)
         text.append(head + "\n", style="bold" if final else "dim")
         for c in checks:
-            good = "green" if c.passed else ("bold red" if final else "yellow")
-            text.append("✔ " if c.passed else "✘ ", style=good)
+            glyph, good = CHECK_GLYPH.get(c.state, ("?", ""))
+            text.append(f"{glyph} ", style=good)
             text.append(c.name + "\n")
             text.append("  expected ", style="dim")
             text.append(c.expected)

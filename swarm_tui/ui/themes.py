@@ -119,11 +119,11 @@ def load_theme_file(path: Path) -> Theme:
         else:
             variables[key] = _color(value, f"variables.{shown(key)}", path)
     return Theme(
-        name=name.strip(),
+        name.strip(),
         dark=bool(data.get("dark", True)),
         ansi=bool(data.get("ansi", False)),
         variables=variables,
-        **colors,
+        **colors,  # type: ignore[arg-type]  # the color keys of Theme, checked above
     )
 
 

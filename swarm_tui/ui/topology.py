@@ -24,7 +24,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from swarm_tui.engine.live import TopologyView
+from swarm_tui.engine.projection import TopologyView
 from swarm_tui.engine.topology import HUB_ROLES
 
 HEATMAP_ABOVE = 150

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from swarm_tui.engine.clock import Clock
-from swarm_tui.engine.events import ScalingDecision
+from swarm_tui.engine.events import AutoscalerStarted, Event, ScalingDecision
 
 
 def hpa_formula(current: int, observed: float, target: float, tolerance: float = 0.1) -> int:
@@ -57,7 +57,7 @@ class Autoscaler:
         window_s: float = 10.0,
         up_percent: float = 100.0,
         up_pods: int = 4,
-        publish: Callable[[ScalingDecision], None] | None = None,
+        publish: Callable[[Event], None] | None = None,
         enabled: bool = True,
         inputs: Callable[[], dict[str, float]] | None = None,
     ) -> None:
@@ -130,6 +130,15 @@ class Autoscaler:
         return decision
 
     async def run(self) -> None:
+        self._publish(
+            AutoscalerStarted(
+                t=self.clock.now(),
+                metric=self.metric,
+                target=self.target,
+                min_replicas=self.min_replicas,
+                max_replicas=self.max_replicas,
+            )
+        )
         while True:
             await self.clock.sleep(self.period_s)
             if not self.enabled:

@@ -14,7 +14,7 @@ from typing import Any
 
 from swarm_tui.engine.agents import Agent
 from swarm_tui.engine.controllers.routing import SmoothWeighted
-from swarm_tui.engine.events import RolloutStep
+from swarm_tui.engine.events import RolloutState, RolloutStep
 from swarm_tui.engine.metrics import percentile
 from swarm_tui.engine.swarm import Swarm
 
@@ -126,6 +126,29 @@ class _Rollout:
         self._manual_back = False
         self.step = 0
         self.steps_total = 0
+        self.plan: list[float] = []  # the new version's target weight at each step
+        self.analysis: dict[str, Any] = {}  # the current step's analysis so far
+        self._published: tuple[Any, ...] | None = None
+
+    def publish_state(self) -> None:
+        """Tell the views where the rollout stands (only when something changed)."""
+        weights = {k: round(float(v), 4) for k, v in self.split.weights.items()}
+        key = (self.status, self.step, tuple(sorted(weights.items())), repr(self.analysis))
+        if key == self._published:
+            return
+        self._published = key
+        self.swarm.publish(
+            RolloutState(
+                t=self.clock.now(),
+                rollout=self.kind,
+                status=self.status,
+                step=self.step,
+                steps=self.steps_total,
+                plan=[float(x) for x in self.plan],
+                weights=weights,
+                analysis=dict(self.analysis),
+            )
+        )
 
     def request_advance(self) -> bool:
         """Promote by hand: end the current step now and advance (False if already decided)."""
@@ -245,15 +268,20 @@ class BlueGreenRollout(_Rollout):
     async def run(self) -> None:
         self.status = "shifting"
         n = self.steps_total = len(self.steps)
+        self.plan = [float(x) for x in self.steps]
         for i, target in enumerate(self.steps, start=1):
             self.step = i
             weight = target if self.gradual or i == 1 else 100.0
             self._set_green(weight)
             self._reset_step()
+            self.analysis = {}
+            self.publish_state()
             manual = False
             while sum(s.requests for s in self.step_stats.values()) < self.requests_per_step:
                 await self.clock.sleep(self.eval_period_s)
                 gate = self._gate()
+                self.analysis = gate
+                self.publish_state()
                 if self._manual_back:
                     await self._rollback(i, n, target, {**gate, "manual": True})
                     return
@@ -274,6 +302,7 @@ class BlueGreenRollout(_Rollout):
             self._log(i, n, target, "green", gate, "promote" if i == n else "advance")
         self.status = "complete"
         self.completed_at = self.decided_at = self.clock.now()
+        self.publish_state()
         await self.clock.sleep(self.warm_delay_s)
         await self.remove_pool("blue")
         self.blue_removed_at = self.clock.now()
@@ -283,7 +312,9 @@ class BlueGreenRollout(_Rollout):
         self.status = "rolled-back"
         self.rollback_at = self.decided_at = self.clock.now()
         self.rollback_analysis = gate
+        self.analysis = gate
         self._log(step, steps, target, "green", gate, "rollback")
+        self.publish_state()
         await self.remove_pool("green")
 
 
@@ -328,14 +359,23 @@ class CanaryRollout(_Rollout):
     async def run(self) -> None:
         self.status = "analysing"
         n = self.steps_total = len(self.steps)
+        self.plan = [float(x) for x in self.steps]
         for i, target in enumerate(self.steps, start=1):
             self.step = i
             self.split.set({"canary": target, "stable": 100.0 - target})
             self._reset_step()
+            self.analysis = {}
+            self.publish_state()
             started = self.clock.now()
             manual = False
             while True:
                 await self.clock.sleep(0.25)
+                canary_so_far = self._stats("canary")
+                self.analysis = {
+                    "canary_requests": canary_so_far.requests,
+                    "stable_requests": self._stats("stable").requests,
+                }
+                self.publish_state()
                 if self._manual_back:
                     await self._abort(i, n, target, {"manual": True})
                     return
@@ -378,12 +418,16 @@ class CanaryRollout(_Rollout):
             self._log(i, n, target, "canary", analysis_dict, "promote" if i == n else "advance")
         self.status = "promoting"
         self.promoted_at = self.decided_at = self.clock.now()
+        self.publish_state()
         await self.promote()
         self.status = "promoted"
+        self.publish_state()
 
     async def _abort(self, step: int, steps: int, target: float, analysis: dict[str, Any]) -> None:
         self.split.set({"stable": 100.0})
         self.status = "aborted"
         self.aborted_at = self.decided_at = self.clock.now()
+        self.analysis = analysis
         self._log(step, steps, target, "canary", analysis, "abort")
+        self.publish_state()
         await self.remove_canary()

@@ -1,0 +1,89 @@
+"""Helpers shared by the tests of every tier (importable as ``support``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from swarm_tui.engine.result import ScenarioResult
+from swarm_tui.engine.runner import AnyScenario, run_one
+from swarm_tui.engine.sandbox import create_backend
+from swarm_tui.patterns.catalogue import load_catalogue
+
+ROOT = Path(__file__).resolve().parent.parent
+CATALOGUE = load_catalogue()
+PYTHON = sys.executable
+# Examples per property-based test: a few hundred in the fast tier, a thousand in the slow one
+# (.ci/run sets SWARM_TUI_EXAMPLES=1000 for its second pass over them).
+EXAMPLES = int(os.environ.get("SWARM_TUI_EXAMPLES", "150"))
+
+
+def scenario(scenario_id: str, params: dict[str, Any] | None = None, **mechanisms: bool) -> AnyScenario:
+    """A catalogue scenario with some parameters changed and mechanisms switched off."""
+    return CATALOGUE[scenario_id](params, mechanisms=mechanisms or None)
+
+
+def run_scenario(scenario_id: str | AnyScenario, seed: int = 0, **mechanisms: bool) -> ScenarioResult:
+    """Run one catalogue scenario on the mock backend."""
+    chosen = scenario(scenario_id, **mechanisms) if isinstance(scenario_id, str) else scenario_id
+    return run_one(chosen, create_backend("mock", seed=seed), seed=seed, run_id="test")
+
+
+def failed_checks(result: ScenarioResult) -> list[str]:
+    return [c["name"] for c in result.checks if not c["passed"]]
+
+
+def cli_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT)
+    env.setdefault("COLUMNS", "120")
+    return env
+
+
+def agent_processes_of(pid: int) -> list[Any]:
+    """The local agent processes whose parent is ``pid``."""
+    import psutil
+
+    from swarm_tui.backends.local import MARKER
+
+    out = []
+    for proc in psutil.process_iter(["ppid", "cmdline"]):
+        if proc.info.get("ppid") == pid and any(c.startswith(f"{MARKER}:") for c in proc.info.get("cmdline") or []):
+            out.append(proc)
+    return out
+
+
+def agent_processes_left() -> list[int]:
+    """Local agent processes this process started and that are still there."""
+    import psutil
+
+    from swarm_tui.backends.local import MARKER
+
+    me = os.getpid()
+    return [
+        p.pid
+        for p in psutil.process_iter(["cmdline", "ppid"])
+        if p.info.get("ppid") == me and any(c.startswith(f"{MARKER}:") for c in (p.info.get("cmdline") or []))
+    ]
+
+
+def passes_on_local(scenario_id: str) -> None:
+    """The scenario passes with every agent in its own OS process, within 60 s of wall time."""
+    started = time.perf_counter()
+    result = run_one(scenario(scenario_id), create_backend("local", seed=0), seed=0, run_id="real")
+    assert result.status == "passed", result.error or failed_checks(result)
+    assert time.perf_counter() - started < 60
+    assert agent_processes_left() == []
+
+
+def passes_on_e2b(scenario_id: str, fake: Any) -> None:
+    """The scenario passes with every agent in a sandbox of the loopback E2B, within 60 s."""
+    started = time.perf_counter()
+    result = run_one(scenario(scenario_id), create_backend("e2b", seed=0), seed=0, run_id="real")
+    assert result.status == "passed", result.error or failed_checks(result)
+    assert time.perf_counter() - started < 60
+    # Every agent the scenario asked for ran in a sandbox of the fake.
+    assert fake.created_total >= len(CATALOGUE[scenario_id].Params().agent_specs()) > 0

@@ -1,0 +1,91 @@
+"""The dashboard, ended by SIGTERM or by its terminal closing (SIGHUP), kills every sandbox and
+closes its journal, with the local backend and with e2b on the loopback fake."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from support import agent_processes_of, cli_env
+
+from swarm_tui.results.journal import read_journal
+
+
+def _drain(fd: int, stop: threading.Event) -> None:
+    """Read the terminal's output so the app never blocks on a full pty."""
+    while not stop.is_set():
+        try:
+            if not os.read(fd, 65536):
+                return
+        except OSError:
+            return
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
+@pytest.mark.parametrize("backend", ["local", "e2b"])
+def test_dashboard_signal_kills_sandboxes(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, sig: signal.Signals
+) -> None:
+    fake = request.getfixturevalue("e2b_fake") if backend == "e2b" else None
+    state = tmp_path / "state"
+    env = cli_env()
+    env.update(
+        {"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "--backend", backend, "--scenario", "mesh.failover"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    stop = threading.Event()
+    reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 60
+        journal: Path | None = None
+        while time.monotonic() < deadline:
+            found = list((state / "runs").glob("*.jsonl")) if (state / "runs").exists() else []
+            if found and found[0].read_text(errors="replace").count('"new":"healthy"') >= 4:
+                journal = found[0]
+                break
+            if proc.poll() is not None:
+                pytest.fail(f"the dashboard exited early (rc={proc.returncode})")
+            time.sleep(0.1)
+        assert journal is not None, "the dashboard never got its agents up"
+        agents = agent_processes_of(proc.pid)
+        if backend == "local":
+            assert len(agents) >= 4
+        else:
+            assert fake is not None and fake.alive_count() >= 4
+        proc.send_signal(sig)
+        assert proc.wait(timeout=30) == 128 + sig
+        _gone, alive = psutil.wait_procs(agents, timeout=2.0)
+        assert not [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        if fake is not None:
+            assert fake.alive_count() == 0, "sandboxes outlived the dashboard"
+        recorded = read_journal(journal)
+        assert recorded.finished, "the dashboard's journal was not closed"
+        assert any(e["kind"] == "scenario_finished" for e in recorded.events)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        os.close(master)
