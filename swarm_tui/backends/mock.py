@@ -7,10 +7,14 @@ simulated is the machine around it, drawn from a seeded model:
 * start latency (lognormal), response latency (lognormal base plus the task's cost), a fixed
   number of concurrent slots per sandbox (tasks queue for a free slot);
 * heartbeats at the agent's interval;
+* CPU and memory: each sandbox starts at its own resident size and drifts (a seeded random walk,
+  a few tenths of a MB and a few CPU points a second), and CPU rises with the slots in use;
 * resource faults: ``crash`` silences the sandbox at once (no exit notice, as when a host
   vanishes: only the heartbeat detector can tell); ``cpu-spike`` multiplies service time and
-  pins the CPU metric; ``memory-leak`` grows the memory metric until the sandbox's limit, where
-  the simulated OOM killer ends it (the exit is reported, as a supervisor would);
+  pins the CPU metric; ``memory-leak`` allocates in uneven steps (``rate_mb_s`` on average) and
+  the sandbox's OOM killer, which looks every ``oom_check_s`` like a cgroup's, ends it once
+  memory passes the sandbox's memory limit (``memory_limit_mb``, or the fault's own lower
+  ``limit_mb``, as the agent program does); the exit is reported, as a supervisor would;
 * the agent's own faults (error rate, byzantine answers, slowness) are applied by the core.
 
 Every random draw comes from a per-sandbox generator seeded from the run seed and the agent id,
@@ -49,6 +53,13 @@ class MockModel:
     cost_sigma: float = 0.2  # jitter of a task's cost
     slots: int = 4  # tasks a sandbox works on at once
     error_rate: float = 0.0  # background transient errors
+    memory_mb: float = BASE_MEMORY_MB  # median resident size of an idle agent
+    memory_spread_mb: float = 4.0  # how far sandboxes differ at start
+    memory_walk_mb: float = 0.3  # how far an idle sandbox's memory drifts in a second
+    idle_cpu_pct: float = 3.0  # CPU of an idle agent (its heartbeats, its runtime)
+    cpu_walk_pct: float = 1.0  # how far idle CPU drifts in a second
+    leak_step_s: float = 0.25  # a leaking agent allocates this often, in uneven steps
+    oom_check_s: float = 0.25  # the OOM killer looks this often
 
 
 class MockSandbox:
@@ -58,9 +69,15 @@ class MockSandbox:
         "_backend",
         "_busy_until",
         "_cpu_until",
+        "_drift",
+        "_drift_at",
         "_factor",
         "_hb",
+        "_idle_cpu",
         "_leak",
+        "_leak_rng",
+        "_leaked_mb",
+        "_rest_mb",
         "_rng",
         "alive",
         "busy_s",
@@ -86,14 +103,24 @@ class MockSandbox:
         self.busy_s = 0.0
         self._factor = 1.0
         self._cpu_until = 0.0
-        self.mem_mb = BASE_MEMORY_MB
-        self._leak: tuple[float, float, float] | None = None  # (since, rate MB/s, limit MB)
+        model = backend.model
+        # The machine's own noise comes from a generator of its own: reading the metrics never
+        # changes what the experiment draws (latencies, errors), so a seed gives the same run.
+        self._drift = random.Random(f"drift:{spec.seed}:{handle.id}")
+        self._drift_at = clock.now()
+        self._rest_mb = max(8.0, self._drift.gauss(model.memory_mb, model.memory_spread_mb / 2))
+        self._idle_cpu = max(0.5, self._drift.gauss(model.idle_cpu_pct, model.cpu_walk_pct))
+        self._leak: tuple[float, float | None] | None = None  # (rate MB/s, the fault's own limit MB)
+        self._leak_rng = random.Random(f"leak:{spec.seed}:{handle.id}")
+        self._leaked_mb = 0.0
+        self.mem_mb = self._rest_mb
         self._hb: Any = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def boot(self) -> None:
         self._emit(self.core.hello())
         self._schedule_heartbeat(0)
+        self._check_memory()  # a limit below the agent's resident size kills it at start
 
     def _schedule_heartbeat(self, seq: int) -> None:
         self._hb = self._backend.clock.call_later(self.spec.heartbeat_s, self._heartbeat, seq + 1)
@@ -159,38 +186,76 @@ class MockSandbox:
             self._cpu_until = now + (fault.duration if fault.duration is not None else 1e12)
         elif fault.kind == "memory-leak":
             rate = float(fault.params.get("rate_mb_s", 40.0))
-            limit = float(fault.params.get("limit_mb", self.spec.memory_limit_mb))
-            self._leak = (now, rate, limit)
+            cap = fault.params.get("limit_mb")
+            self._leak = (rate, float(cap) if cap is not None else None)
             if rate > 0:
-                clock.call_later(max(0.0, (limit - self.mem_mb) / rate), self._oom)
+                self._leak_step()
         else:
             self.core.apply_fault(fault.command())
 
-    def _oom(self) -> None:
+    def _leak_step(self) -> None:
+        """Allocate one uneven step of the leak (on average ``rate_mb_s``), then let the OOM
+        killer look."""
         if not self.alive or self._leak is None:
             return
-        limit = self._leak[2]
-        self.mem_mb = limit
+        step_s = self._backend.model.leak_step_s
+        self._leaked_mb += self._leak[0] * step_s * self._leak_rng.uniform(0.2, 1.8)
+        self.mem_mb = self._rest_mb + self._leaked_mb
+        self._check_memory()
+        if self.alive:
+            self._backend.clock.call_later(step_s, self._leak_step)
+
+    def _limit_mb(self) -> float:
+        own = self._leak[1] if self._leak is not None else None
+        limit = self.spec.memory_limit_mb
+        return min(limit, own) if own is not None else limit
+
+    def _check_memory(self) -> None:
+        """The OOM killer: past the limit, the agent is killed at its next look."""
+        if self.alive and self.mem_mb > self._limit_mb():
+            self._backend.clock.call_later(self._backend.model.oom_check_s, self._oom)
+
+    def _oom(self) -> None:
+        limit = self._limit_mb()
+        if not self.alive or self.mem_mb <= limit:
+            return
+        killed_at = self.mem_mb
         self.stop()
-        self._backend._on_exit(self.handle, f"oom-killed at {limit:.0f} MB")
+        self._backend._on_exit(self.handle, f"oom-killed at {killed_at:.0f} MB (limit {limit:g} MB)")
+
+    def _drift_to(self, now: float) -> None:
+        """Move the idle resident size and CPU along their seeded walks (mean-reverting, so a
+        long run does not wander off) up to ``now``."""
+        dt = now - self._drift_at
+        if dt <= 0:
+            return
+        self._drift_at = now
+        model, rng = self._backend.model, self._drift
+        pull = min(1.0, 0.05 * dt)
+        self._rest_mb += pull * (model.memory_mb - self._rest_mb) + rng.gauss(0.0, model.memory_walk_mb * dt**0.5)
+        self._rest_mb = max(8.0, self._rest_mb)
+        self._idle_cpu += pull * (model.idle_cpu_pct - self._idle_cpu) + rng.gauss(0.0, model.cpu_walk_pct * dt**0.5)
+        self._idle_cpu = min(20.0, max(0.5, self._idle_cpu))
+        self.mem_mb = self._rest_mb + self._leaked_mb
+        self._check_memory()
 
     def metrics(self) -> SandboxMetrics:
         now = self._backend.clock.now()
-        mem = self.mem_mb
-        if self._leak is not None and self.alive:
-            since, rate, limit = self._leak
-            mem = min(limit, BASE_MEMORY_MB + rate * (now - since))
-            self.mem_mb = mem
+        if self.alive:
+            self._drift_to(now)
         if not self.alive:
             cpu = 0.0
         elif now < self._cpu_until:
-            cpu = 97.0
+            cpu = min(100.0, 95.0 + self._idle_cpu / 4)
         else:
             slots = len(self._busy_until)
             busy = sum(1 for t in self._busy_until if t > now)
-            cpu = 3.0 + 90.0 * busy / slots
+            cpu = min(100.0, self._idle_cpu + 90.0 * busy / slots)
         return SandboxMetrics(
-            cpu_pct=round(cpu, 1), mem_mb=round(mem, 1), mem_limit_mb=self.spec.memory_limit_mb, alive=self.alive
+            cpu_pct=round(cpu, 1),
+            mem_mb=round(self.mem_mb, 1),
+            mem_limit_mb=self.spec.memory_limit_mb,
+            alive=self.alive,
         )
 
 

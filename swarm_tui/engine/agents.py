@@ -54,6 +54,7 @@ class Agent:
     id: str
     spec: AgentSpec
     state: AgentState = AgentState.STARTING
+    reason: str = ""  # why it is in its state (the last change's reason)
     sandbox: SandboxHandle | None = None
     created_at: float = 0.0
     ready_at: float | None = None

@@ -121,6 +121,7 @@ class FaultInjected(Event):
     fault: str = ""
     target: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    duration: float | None = None  # None: it lasts (or, for a crash or a leak, it kills)
 
     def describe(self) -> str:
         return f"fault {self.fault} injected into {self.target}"

@@ -18,7 +18,7 @@ FAULT_KINDS = AGENT_FAULTS + NETWORK_FAULTS
 FAULT_HELP = {
     "crash": "the agent dies at once",
     "cpu-spike": "the agent burns CPU: slower answers, CPU metric high",
-    "memory-leak": "memory grows until the sandbox's limit, then it is killed",
+    "memory-leak": "memory grows until the sandbox's memory limit, where it is killed",
     "error-rate": "the agent answers with errors at a rate",
     "bad-version": "the agent runs a defective build (30 % errors)",
     "byzantine": "the agent answers at random (wrong votes and signals)",
@@ -32,7 +32,7 @@ FAULT_HELP = {
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "crash": {},
     "cpu-spike": {"factor": 6.0},
-    "memory-leak": {"rate_mb_s": 40.0, "limit_mb": 512.0},
+    "memory-leak": {"rate_mb_s": 40.0},  # grows until the sandbox's memory limit kills it
     "error-rate": {"rate": 1.0},
     "bad-version": {"rate": 0.3},
     "byzantine": {},

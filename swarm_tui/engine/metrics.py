@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_tui.engine.events import (
+    AgentStateChanged,
+    BreakerTransition,
     Event,
     Failover,
     FailureDetected,
@@ -44,18 +46,57 @@ def latency_summary(values: Sequence[float]) -> dict[str, float]:
     return {q: round(percentile(data, p), 3) for q, p in (("p50", 50), ("p95", 95), ("p99", 99))}
 
 
+# Faults the swarm is expected to notice (a detector says so) and recover from; the others
+# (a slow link, lost messages, a partition, a lying voter) are to be absorbed, not detected.
+DETECTED_FAULTS = frozenset({"crash", "memory-leak", "cpu-spike", "slow", "error-rate", "bad-version"})
+KILLING_FAULTS = frozenset({"crash", "memory-leak"})
+
+
 @dataclass
 class FaultWindow:
-    """A fault from injection to recovery (failover, clearance, or the end of the run)."""
+    """One injected fault, from injection to service restored (or the end of the run).
+
+    One definition for every kind, from the same origin, the injection:
+    * detection time: injection to the first sign the engine noticed (a detector failed the
+      agent, it was marked degraded, a breaker into it opened, its lease was taken over);
+    * recovery time: injection to service restored (a replacement or a standby took its place,
+      it is healthy again after a degradation, the breaker into it closed again); for faults
+      that are absorbed rather than detected, the fault's end.
+    """
 
     fault: str
     target: str
     start: float
+    duration: float | None = None
     detected: float | None = None
+    detector: str = ""
     recovered: float | None = None
-    # When the agent actually went down: the injection for a crash, the kill for a leak that
-    # ends in an OOM kill (seen at once as an exit).
-    outage: float | None = None
+    how: str = ""
+    cleared: float | None = None
+
+    @property
+    def detection_s(self) -> float | None:
+        return self.detected - self.start if self.detected is not None else None
+
+    @property
+    def recovery_s(self) -> float | None:
+        return self.recovered - self.start if self.recovered is not None else None
+
+    def end(self, now: float) -> float:
+        """When the window closes: service restored, or (still open) now."""
+        return self.recovered if self.recovered is not None else now
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fault": self.fault,
+            "target": self.target,
+            "at": round(self.start, 4),
+            "duration": self.duration,
+            "detection_s": round(self.detection_s, 4) if self.detection_s is not None else None,
+            "detected_by": self.detector or None,
+            "recovery_s": round(self.recovery_s, 4) if self.recovery_s is not None else None,
+            "recovered_by": self.how or None,
+        }
 
 
 class LatencyRecorder:
@@ -110,8 +151,13 @@ class LatencyRecorder:
 
 @dataclass
 class MetricsAggregator:
-    """Consumes events; produces the standard metrics block of a scenario result."""
+    """Consumes events; produces the standard metrics block of a scenario result.
 
+    ``deadline_ms``: a decision answered later than this is not *available* (it may still
+    count as a success).
+    """
+
+    deadline_ms: float = 1000.0
     latencies_ms: LatencyRecorder = field(default_factory=LatencyRecorder)
     outcomes: Counter[str] = field(default_factory=Counter)
     per_agent: Counter[str] = field(default_factory=Counter)
@@ -119,10 +165,8 @@ class MetricsAggregator:
     first_submit: float | None = None
     last_finish: float | None = None
     windows: list[FaultWindow] = field(default_factory=list)
-    recovery_times: list[float] = field(default_factory=list)
-    detection_times: list[float] = field(default_factory=list)
     retries: int = 0
-    # Tasks submitted while a fault was active, and how many of them succeeded.
+    # Decisions submitted while a fault was in force, and how many were answered correctly in time.
     _in_fault: int = 0
     _in_fault_ok: int = 0
 
@@ -132,25 +176,47 @@ class MetricsAggregator:
         elif event.kind == "task_retried":
             self.retries += 1
         elif isinstance(event, FaultInjected):
-            if event.fault not in ("clear",):
-                self.windows.append(FaultWindow(event.fault, event.target, event.t))
+            self.windows.append(FaultWindow(event.fault, event.target, event.t, duration=event.duration))
         elif isinstance(event, FailureDetected):
-            for w in self._open_windows(event.agent):
-                if w.detected is None:
-                    w.detected = event.t
-                    w.outage = event.t if event.detector == "exit" else w.start
-                    self.detection_times.append(event.t - w.outage)
+            self._detected(event.agent, event.t, event.detector)
+        elif isinstance(event, AgentStateChanged):
+            if event.new == "degraded":
+                self._detected(event.agent, event.t, "health")
+            elif event.old == "degraded" and event.new == "healthy":
+                self._recovered(event.agent, event.t, "healthy again")
+        elif isinstance(event, BreakerTransition):
+            target = event.breaker.split("->", 1)[-1]
+            if event.new == "OPEN":
+                self._detected(target, event.t, "breaker")
+            elif event.new == "CLOSED":
+                self._recovered(target, event.t, "breaker closed")
         elif isinstance(event, Failover):
-            for w in self._open_windows(event.failed):
-                w.recovered = event.t
-                self.recovery_times.append(event.t - (w.outage if w.outage is not None else w.start))
+            self._detected(event.failed, event.t, event.how)
+            self._recovered(event.failed, event.t, event.how)
         elif isinstance(event, FaultCleared):
-            for w in self._open_windows(event.target):
-                if w.fault == event.fault:
-                    w.recovered = event.t
+            for w in self.windows:
+                if w.fault == event.fault and w.target == event.target and w.cleared is None:
+                    w.cleared = event.t
+                    if w.fault not in DETECTED_FAULTS and w.recovered is None:
+                        w.recovered, w.how = event.t, "fault ended"
 
-    def _open_windows(self, target: str) -> list[FaultWindow]:
+    def _open(self, target: str) -> list[FaultWindow]:
         return [w for w in self.windows if w.recovered is None and w.target == target]
+
+    def _detected(self, target: str, t: float, detector: str) -> None:
+        for w in self._open(target):
+            if w.detected is None and w.fault in DETECTED_FAULTS:
+                w.detected, w.detector = t, detector
+
+    def _recovered(self, target: str, t: float, how: str) -> None:
+        for w in self._open(target):
+            if w.fault not in DETECTED_FAULTS:
+                continue
+            # A degradation is over only once its cause is: a breaker that closes while the
+            # stage still fails, or a recovery before the spike ended, is not service restored.
+            if w.fault not in KILLING_FAULTS and w.duration is not None and w.cleared is None:
+                continue
+            w.recovered, w.how = t, how
 
     def _on_task(self, ev: TaskFinished) -> None:
         self.outcomes[ev.outcome] += 1
@@ -164,11 +230,9 @@ class MetricsAggregator:
             self.first_submit = ev.submitted
         if self.last_finish is None or ev.t > self.last_finish:
             self.last_finish = ev.t
-        # A window can only close after it opened, so whether the task was submitted during a
-        # fault is already known when it finishes.
         if any(w.start <= ev.submitted and (w.recovered is None or ev.submitted <= w.recovered) for w in self.windows):
             self._in_fault += 1
-            self._in_fault_ok += ev.ok
+            self._in_fault_ok += bool(ev.ok and ev.latency_ms <= self.deadline_ms)
 
     @property
     def total(self) -> int:
@@ -182,11 +246,16 @@ class MetricsAggregator:
         total = self.total
         return round(self.decisions / total, 6) if total else 1.0
 
-    def availability_under_faults(self, end: float) -> float | None:
-        """Share of tasks submitted while a fault was active that still succeeded."""
+    def availability_under_faults(self, end: float | None = None) -> float | None:
+        """Share of the decisions submitted while a fault was in force (injection to service
+        restored) that were answered correctly within their deadline; None without faults."""
         if not self.windows or not self._in_fault:
             return None
         return round(self._in_fault_ok / self._in_fault, 6)
+
+    @property
+    def decisions_in_faults(self) -> int:
+        return self._in_fault
 
     def summary(self, end: float) -> dict[str, Any]:
         """The standard metrics block of a scenario result."""
@@ -194,15 +263,18 @@ class MetricsAggregator:
         if self.first_submit is not None and self.last_finish is not None:
             span = self.last_finish - self.first_submit
         throughput = self.decisions / span if span > 0 else 0.0
-        recovery = max(self.recovery_times) if self.recovery_times else None
+        recoveries = [w.recovery_s for w in self.windows if w.recovery_s is not None and w.fault in DETECTED_FAULTS]
+        detections = [w.detection_s for w in self.windows if w.detection_s is not None]
         return {
             "decisions": self.decisions,
             "success_rate": self.success_rate(),
             "latency_ms": self.latencies_ms.summary(),
             "throughput_per_s": round(throughput, 3),
-            "recovery_s": round(recovery, 3) if recovery is not None else None,
-            "detection_s": round(max(self.detection_times), 3) if self.detection_times else None,
+            "recovery_s": round(max(recoveries), 3) if recoveries else None,
+            "detection_s": round(max(detections), 3) if detections else None,
             "availability": self.availability_under_faults(end),
+            "deadline_ms": self.deadline_ms,
+            "faults": [w.to_dict() for w in self.windows],
             "outcomes": dict(sorted(self.outcomes.items())),
             "retries": self.retries,
         }

@@ -21,6 +21,7 @@ from typing import Any
 
 from swarm_tui.engine.agents import AgentState
 from swarm_tui.engine.events import ChecksEvaluated, Sampled
+from swarm_tui.engine.judge import all_checks
 from swarm_tui.engine.sandbox import BackendError, SandboxMetrics
 from swarm_tui.engine.scenario import ScenarioContext
 from swarm_tui.engine.swarm import Swarm
@@ -114,7 +115,7 @@ class RunObserver:
         """The checks as they stand (a scenario not far enough along to be judged is skipped)."""
         ctx = self.ctx
         try:
-            checks = ctx.scenario.checks(ctx)
+            checks = all_checks(ctx)
         except Exception:
             return
         rows = [c.row(final=False) for c in checks]

@@ -220,15 +220,53 @@ class ScenarioParams(Model):
     detector_threshold: float = param(
         2.0, "an agent silent for this many heartbeat intervals is failed", gt=0.0, le=100.0
     )
+    memory_limit_mb: float = param(512.0, "each sandbox's memory limit (MB): above it the agent is killed", gt=0.0)
     p95_budget_ms: float | None = threshold(
         None, "p95 decision latency budget (ms); default: the backend's", gt=0.0, le=600000.0
     )
     recovery_budget_s: float | None = threshold(
-        None, "time allowed to recover from a failure (s); default: the backend's", gt=0.0, le=86400.0
+        None,
+        "a failed agent's place is served again within this long (s); default: the backend's",
+        gt=0.0,
+        le=86400.0,
+    )
+    deadline_ms: float | None = threshold(
+        None,
+        "a decision answered later than this is not available (ms); default: 10x the backend's p95 budget",
+        gt=0.0,
+        le=3_600_000.0,
+    )
+    detect_intervals: float = threshold(
+        3.0, "a crash (or a leak's kill) is detected within this many heartbeat intervals", gt=0.0, le=1000.0
+    )
+    detect_within_s: float = threshold(
+        3.0, "a degradation (slowness, errors) is noticed within this long of its start (s)", gt=0.0, le=86400.0
+    )
+    recover_within_s: float = threshold(
+        8.0, "service is restored within this long of a timed fault's end (s)", gt=0.0, le=86400.0
+    )
+    min_availability: float | None = threshold(
+        0.5,
+        "share of decisions submitted during faults answered correctly in time, at least (none: the fault "
+        "takes service down by design, and the recovery bound is the outage bound)",
+        gt=0.0,
+        le=1.0,
     )
 
     COMMON: ClassVar[frozenset[str]] = frozenset(
-        {"agents", "heartbeat_s", "detector_threshold", "p95_budget_ms", "recovery_budget_s"}
+        {
+            "agents",
+            "heartbeat_s",
+            "detector_threshold",
+            "memory_limit_mb",
+            "p95_budget_ms",
+            "recovery_budget_s",
+            "deadline_ms",
+            "detect_intervals",
+            "detect_within_s",
+            "recover_within_s",
+            "min_availability",
+        }
     )
 
     @classmethod

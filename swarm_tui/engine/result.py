@@ -21,6 +21,9 @@ class ScenarioResult:
     title: str = ""
     error: str | None = None
     mechanisms: dict[str, bool] = field(default_factory=dict)
+    # The fingerprint of what the run was exposed to (Scenario.workload): equal workloads only
+    # are compared side by side.
+    workload: str = ""
 
     @property
     def passed(self) -> bool:
@@ -41,6 +44,8 @@ class ScenarioResult:
             "metrics": self.metrics,
             "events": self.events,
         }
+        if self.workload:
+            out["workload"] = self.workload
         if self.error:
             out["error"] = self.error
         if self.mechanisms and not all(self.mechanisms.values()):
@@ -60,4 +65,5 @@ class ScenarioResult:
             title=str(data.get("title", "")),
             error=data.get("error"),
             mechanisms={k: False for k in data.get("mechanisms_off", [])},
+            workload=str(data.get("workload", "")),
         )

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from swarm_tui.engine.clock import Clock, new_loop, wall_now
 from swarm_tui.engine.events import Event, EventBus, Note, ScenarioFinished, ScenarioStarted
+from swarm_tui.engine.judge import all_checks
 from swarm_tui.engine.market import MarketDataError
 from swarm_tui.engine.observer import RunObserver
 from swarm_tui.engine.result import ScenarioResult
@@ -127,7 +128,7 @@ async def run_scenario(
             raise errors[0]
         observer.cancel()
         ctx.final = True
-        judged = scenario.checks(ctx)
+        judged = all_checks(ctx)
         checks = [c.to_dict() for c in judged]
         status = "passed" if judged and all(c["passed"] for c in checks) else "failed"
     except (ScenarioError, BackendError, MarketDataError) as exc:
@@ -169,6 +170,7 @@ async def run_scenario(
         title=scenario.title,
         error=error,
         mechanisms=dict(scenario.mechanisms),
+        workload=scenario.workload(market_csv),
     )
     bus.publish(ScenarioFinished(t=end, scenario=scenario.id, status=status, result=result.to_dict()))
     if cancelled and (cancel_reason is None or cancel_reason() is None):

@@ -10,10 +10,13 @@ swarm; ``checks(ctx)`` evaluates what was measured, while the run goes on (so fa
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 
 from swarm_tui.engine.agents import Agent, AgentSpec
@@ -176,6 +179,8 @@ class ScenarioContext(Generic[P, S]):
     market: MarketSimulator | CsvMarket = field(init=False)
 
     def __post_init__(self) -> None:
+        own = self.params.deadline_ms
+        self.metrics.deadline_ms = float(own) if own else 10.0 * self.backend.capabilities.latency_budget_ms
         self.rng = random.Random(f"scenario:{self.seed}:{self.scenario.id}")
         if self.market_csv:
             self.market = CsvMarket(self.market_csv)
@@ -208,6 +213,7 @@ class ScenarioContext(Generic[P, S]):
             seed=self.seed,
             heartbeat_s=heartbeat_s or self.params.heartbeat_s,
             enforce_links=enforce_links,
+            memory_limit_mb=self.params.memory_limit_mb,
         )
         self.swarms.append(swarm)
         self.bus.publish(
@@ -320,7 +326,14 @@ class ScenarioContext(Generic[P, S]):
                 await swarm.inject(agent, fault)
         self.injected.append((now, fault, target))
         self.bus.publish(
-            FaultInjected(t=now, scenario=self.scenario.id, fault=fault.kind, target=target, params=dict(fault.params))
+            FaultInjected(
+                t=now,
+                scenario=self.scenario.id,
+                fault=fault.kind,
+                target=target,
+                params=dict(fault.params),
+                duration=fault.duration,
+            )
         )
         if fault.duration is not None:
             self.clock.call_later(fault.duration, self._clear, fault, target, swarm)
@@ -396,6 +409,29 @@ class Scenario(Generic[P, S]):
     def faults(self) -> list[Fault]:
         return [entry.fault() for entry in self.fault_entries]
 
+    def workload(self, market_csv: str | None = None) -> str:
+        """What this run was exposed to, as a short fingerprint: the scenario it is built on, its
+        parameters (not the checks' thresholds, and never an agent's environment), its faults and
+        its market. Two results are comparable side by side only when their workloads are equal."""
+        params = {
+            name: value
+            for name, value in self.params.model_dump(mode="json").items()
+            if not self.Params.is_threshold(name)
+        }
+        blob = json.dumps(
+            _without_env(
+                {
+                    "base": type(self).id,
+                    "params": params,
+                    "faults": [f.model_dump(mode="json") for f in self.fault_entries],
+                    "market": _digest(market_csv) if market_csv else None,
+                }
+            ),
+            sort_keys=True,
+            default=str,
+        )
+        return f"{type(self).id}@{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
     def vix_path(self) -> Any:
         """A scripted VIX for the market (None: the market's own)."""
         return None
@@ -419,6 +455,21 @@ class Scenario(Generic[P, S]):
             "topology": self.topology,
             "mechanisms": dict(self.mechanism_help),
         }
+
+
+def _digest(path: str) -> str:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return path
+
+
+def _without_env(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_env(v) for k, v in value.items() if k != "env"}
+    if isinstance(value, list):
+        return [_without_env(v) for v in value]
+    return value
 
 
 def by_id(agents: Iterable[Agent]) -> dict[str, Agent]:

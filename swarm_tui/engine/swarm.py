@@ -77,6 +77,7 @@ class Swarm:
         enforce_links: bool = True,
         ready_timeout_s: float = 30.0,
         validate: bool | None = None,
+        memory_limit_mb: float = 512.0,
     ) -> None:
         self.backend = backend
         self.clock = clock
@@ -87,6 +88,7 @@ class Swarm:
         self.run_id = run_id
         self.seed = seed
         self.heartbeat_s = heartbeat_s or backend.capabilities.heartbeat_s
+        self.memory_limit_mb = memory_limit_mb  # each sandbox's, enforced by the backend
         self.ready_timeout_s = ready_timeout_s
         self.router = MessageRouter(topology, clock, seed=f"{seed}:{scenario}", enforce_links=enforce_links)
         self.router.connect(self._deliver, self._deliver)
@@ -128,6 +130,7 @@ class Swarm:
         if old == new:
             return
         agent.state = new
+        agent.reason = reason
         if new == AgentState.STOPPED:
             agent.stopped_at = self.clock.now()
         self.publish(
@@ -217,6 +220,7 @@ class Swarm:
             version=spec.version,
             capabilities=list(spec.capabilities) if spec.capabilities is not None else None,
             heartbeat_s=self.heartbeat_s,
+            memory_limit_mb=self.memory_limit_mb,
             params=dict(spec.params),
             defect=dict(spec.defect),
             seed=self.seed,
@@ -250,8 +254,11 @@ class Swarm:
     async def remove(
         self, agent: Agent, *, drain: bool = True, reason: str = "removed", drain_timeout_s: float = 10.0
     ) -> None:
-        """Take an agent out: stop giving it work, let in-flight work finish, kill the sandbox."""
-        if agent.state in (AgentState.STOPPED,):
+        """Take an agent out: stop giving it work, let in-flight work finish, kill the sandbox.
+
+        An agent already being drained is left to its drain (removing it again would kill its
+        in-flight work)."""
+        if agent.state in (AgentState.STOPPED, AgentState.DRAINING):
             return
         if drain and agent.state in LIVE_STATES:
             self.set_state(agent, AgentState.DRAINING, reason)

@@ -46,7 +46,8 @@ async def deploy(ctx: Ctx, swarm: Swarm, specs: list[AgentSpec]) -> list[Agent]:
     agents = await swarm.deploy_many(specs)
     failed = [a for a in agents if not a.live]
     if failed:
-        raise ScenarioError(f"agent {failed[0].id} failed to start")
+        why = f": {failed[0].reason}" if failed[0].reason else ""
+        raise ScenarioError(f"agent {failed[0].id} failed to start{why}")
     return agents
 
 
@@ -205,15 +206,18 @@ def p(values: list[float], q: float) -> float:
 class Trader:
     """Turns signals into paper trades: each book holds +qty, -qty or nothing per symbol."""
 
-    def __init__(self, ctx: Ctx, broker: PaperBroker | None = None) -> None:
+    def __init__(self, ctx: Ctx, broker: PaperBroker | None = None, *, publish: bool = True) -> None:
         self.ctx = ctx
         self.broker = broker or PaperBroker()
         self.trades: dict[str, int] = {}
+        self.publish = publish  # a shadow book (a benchmark to judge against) trades in silence
 
     def _fill(self, book: str, agent: str, symbol: str, side: str, qty: float, mid: float) -> None:
         # Every fill is an event: the dashboard books it per agent from there (live and in replay).
         price, fee = self.broker.execute(book, symbol, side, qty, mid)
         self.trades[book] = self.trades.get(book, 0) + 1
+        if not self.publish:
+            return
         self.ctx.bus.publish(
             TradeExecuted(
                 t=self.ctx.clock.now(),

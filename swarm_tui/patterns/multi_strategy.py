@@ -151,6 +151,9 @@ class Mix(Scenario[MixParams, TradingState]):
 @dataclass
 class RotationState(TradingState):
     history: list[dict[str, Any]] = field(default_factory=list)
+    # Per-tick returns of the whole book (P&L change over capital), rotated and equal-weight.
+    rotated_returns: list[float] = field(default_factory=list)
+    equal_returns: list[float] = field(default_factory=list)
 
 
 class RotationParams(ScenarioParams):
@@ -167,6 +170,12 @@ class RotationParams(ScenarioParams):
     capital: float = param(1_000_000.0, "capital shared by the strategies", gt=0.0)
     timeout_s: float = param(2.0, "a task's timeout (s)", gt=0.0, le=600.0)
     floor: float = threshold(0.10, "smallest allocation a strategy keeps", ge=0.0, le=1.0)
+    min_rotation_points: float = threshold(
+        1.0, "the rotation moves some strategy's share at least this far from equal (points)", ge=0.0
+    )
+    max_shortfall: float = threshold(
+        0.1, "the rotated book may trail equal weights by at most this Sharpe difference (95 % bound)", ge=0.0
+    )
 
 
 class Rotation(Scenario[RotationParams, RotationState]):
@@ -199,16 +208,28 @@ class Rotation(Scenario[RotationParams, RotationState]):
         capital = prm.capital
         every = prm.rebalance_every
 
+        # The same signals, traded with the capital split equally and never rotated: what the
+        # rotation is judged against, tick by tick, on the same prices.
+        equal = Trader(ctx, publish=False)
+        equal_share = 1.0 / len(names)
+        book_pnl = {"rotated": 0.0, "equal": 0.0}
+
         async def one(strategy: str, symbols: list[str]) -> None:
             rec = await dispatcher.submit(signal_task(ctx, strategy, symbols))
             price = ctx.market.last.prices[symbols[0]]
             qty = round(alloc[strategy] * capital * 0.1 / price, 2)
             _act(trader, ctx, strategy, rec, strategy, symbols, qty)
+            _act(equal, ctx, strategy, rec, strategy, symbols, round(equal_share * capital * 0.1 / price, 2))
 
         for tick in range(1, prm.ticks + 1):
             ctx.market.next_tick()
             await asyncio.gather(*(one(s, syms) for s, syms in sleeves))
             marks = trader.marks()
+            for key, broker in (("rotated", trader.broker), ("equal", equal.broker)):
+                total = sum(b.pnl(marks) for b in broker.books.values())
+                series = ctx.state.rotated_returns if key == "rotated" else ctx.state.equal_returns
+                series.append((total - book_pnl[key]) / capital)
+                book_pnl[key] = total
             for s in names:
                 pnl = trader.broker.book(s).pnl(marks)
                 returns[s].append((pnl - last_pnl[s]) / (alloc[s] * capital))
@@ -237,51 +258,84 @@ class Rotation(Scenario[RotationParams, RotationState]):
         )
 
     def checks(self, ctx: ScenarioContext[RotationParams, RotationState]) -> list[Check]:
-        floor = ctx.params.floor
+        prm = ctx.params
         history = need(ctx.state.history or None, "the allocation history")
         rebalances = history[1:]
-        best_ok = worst_ok = 0
         start = history[0]["alloc"]
-        for cur in rebalances:
-            scores, alloc = cur["scores"], cur["alloc"]
-            ranked = sorted(scores, key=lambda k: (-scores[k], k))
-            best, worst = ranked[0], ranked[-1]
-            if alloc[best] >= max(alloc.values()) - 1e-12:
-                best_ok += 1
-            if alloc[worst] < start[worst] - 1e-12:
-                worst_ok += 1
-        sums_ok = all(abs(sum(h["alloc"].values()) - 1.0) < 1e-9 for h in history)
+        moved = max((abs(h["alloc"][k] - start[k]) for h in rebalances for k in start), default=0.0)
+        sums_ok = all(abs(sum(h["alloc"].values()) - 1.0) < 1e-6 for h in history)
         low = min(min(h["alloc"].values()) for h in history)
-        n = len(rebalances)
         summary = need(ctx.state.trader, "the trader").summary()
-        return [
+        checks = [
             is_true(
-                "best performer holds the largest allocation after each rotation",
-                n > 0 and best_ok == n,
-                f"{n} of {n}",
-                best_ok,
-            ),
-            is_true(
-                "worst performer's allocation below its starting share after each rotation",
-                n > 0 and worst_ok == n,
-                f"{n} of {n}",
-                worst_ok,
-            ),
-            is_true(
-                "allocations sum to 100 % at every step",
+                "allocations sum to 100 % at every step (the portfolio agent's answers)",
                 sums_ok,
                 "100 %",
                 ",".join(f"{sum(h['alloc'].values()):.4f}" for h in history),
             ),
-            at_least("smallest allocation (floor)", round(low, 6), floor),
-            is_true(
-                "every strategy's P&L measured",
-                len(summary) >= len(history[0]["alloc"]),
-                f"{len(history[0]['alloc'])} books",
-                len(summary),
-                final_only=True,
+            at_least("smallest allocation (floor)", round(low, 6), prm.floor),
+            at_least(
+                "capital rotated: largest move of a strategy's share from equal (points)",
+                round(100.0 * moved, 3),
+                prm.min_rotation_points,
+                final_only=not rebalances,
             ),
         ]
+        name = (
+            "rotated book's risk-adjusted return against equal weights on the same ticks "
+            "(Sharpe difference, 95 % lower bound)"
+        )
+        after = prm.rebalance_every  # from the first rotation on
+        rotated, equal = ctx.state.rotated_returns[after:], ctx.state.equal_returns[after:]
+        if len(rotated) < 10:
+            checks.append(ctx.not_yet(name, f">= -{prm.max_shortfall:g}", "not enough ticks yet", "not enough ticks"))
+        else:
+            diff, low_ci, high_ci = sharpe_difference(rotated, equal, seed=ctx.seed)
+            ctx.observe(sharpe_difference={"value": round(diff, 4), "low": round(low_ci, 4), "high": round(high_ci, 4)})
+            checks.append(
+                Check(
+                    name,
+                    low_ci >= -prm.max_shortfall,
+                    f">= -{prm.max_shortfall:g} (rotation costs no risk-adjusted return)",
+                    f"{diff:+.3f} [{low_ci:+.3f}, {high_ci:+.3f}]",
+                    final_only=not ctx.final,
+                )
+            )
+        checks.append(
+            is_true(
+                "every strategy's P&L measured",
+                len(summary) >= len(start),
+                f"{len(start)} books",
+                len(summary),
+                final_only=True,
+            )
+        )
+        return checks
+
+
+def sharpe_difference(rotated: list[float], equal: list[float], *, seed: int) -> tuple[float, float, float]:
+    """Sharpe(rotated) - Sharpe(equal) over paired per-tick returns, with a paired bootstrap 95 % interval."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    def stat(a: Any, b: Any, axis: int = -1) -> Any:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sa = np.nan_to_num(a.mean(axis=axis) / a.std(axis=axis, ddof=1))
+            sb = np.nan_to_num(b.mean(axis=axis) / b.std(axis=axis, ddof=1))
+        return sa - sb
+
+    a, b = np.asarray(rotated), np.asarray(equal)
+    point = float(stat(a, b))
+    ci = bootstrap(
+        (a, b),
+        stat,
+        paired=True,
+        vectorized=True,
+        n_resamples=400,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    return point, float(ci.low), float(ci.high)
 
 
 SCENARIOS: tuple[type[Scenario[Any, Any]], ...] = (Mix, Rotation)

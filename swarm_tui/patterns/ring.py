@@ -358,6 +358,9 @@ class CircuitBreakerParams(ScenarioParams):
     buffer: int = param(20, "ticks upstream keeps while the breaker is open", ge=0, le=100000)
     breaker: BreakerSettings = param(BreakerSettings(), "the breaker's settings")
     guarded_stage: int = param(2, "the stage the breaker guards (1 is the first)", ge=2, le=1000)
+    # The fault takes the guarded stage down: nothing can be answered in time through it, by
+    # design. The outage bound is the recovery bound (the breaker closed again in time).
+    min_availability: float | None = threshold(None, "no availability bound (see the recovery bound)", gt=0.0, le=1.0)
 
 
 class CircuitBreakerScenario(Scenario[CircuitBreakerParams, BreakerRun]):

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from swarm_tui.engine.controllers.rollout import BlueGreenRollout, CanaryRollout
+from swarm_tui.engine.controllers.rollout import Analysis, BlueGreenRollout, CanaryRollout
 from swarm_tui.engine.controllers.routing import LeastLoaded
 from swarm_tui.engine.dispatch import Dispatcher, TaskRecord
 from swarm_tui.engine.params import AgentEntry, ScenarioParams, agents_default, param, threshold
@@ -118,9 +118,10 @@ class BlueGreenParams(RolloutParams):
     steps: list[float] = param([0.0, 25.0, 50.0, 75.0, 100.0], "green's share at each step (%)", min_length=1)
     requests_per_step: int = param(120, "requests measured at each step", ge=1, le=10000000)
     max_error_rate: float = param(0.10, "the health gate: green's highest tolerated error rate", ge=0.0, le=1.0)
-    min_requests: int = param(5, "green requests the gate needs before it may judge", ge=1, le=1000000)
+    min_requests: int = param(20, "green requests the gate needs before it may judge", ge=1, le=1000000)
     eval_period_s: float = param(0.5, "how often the gate is evaluated (s)", gt=0.0, le=3600.0)
     warm_delay_s: float = param(5.0, "blue is kept warm this long after 100 % (s)", ge=0.0, le=86400.0)
+    max_hold_s: float = param(30.0, "at 100 %, how long to keep measuring for a verdict (s)", ge=0.0, le=86400.0)
 
 
 def _blue_green(
@@ -135,6 +136,7 @@ def _blue_green(
         min_requests=prm.min_requests,
         eval_period_s=prm.eval_period_s,
         warm_delay_s=prm.warm_delay_s,
+        max_hold_s=prm.max_hold_s,
         rollback=rollback,
         gradual=gradual,
         remove_pool=lambda pool: _remove_pool(swarm, pool),
@@ -171,14 +173,11 @@ class TrafficShift(Scenario[TrafficShiftParams, RolloutRun]):
         assert isinstance(rollout, BlueGreenRollout)
         log = rollout.steps_log
         deviation = max((abs(s["actual"] - s["target"]) for s in log), default=100.0)
-        fewest = min((s["requests"] for s in log), default=0)
         records = ctx.state.records
         failed = sum(1 for r in records if r.failed)
-        removed_after = (
-            rollout.blue_removed_at - rollout.completed_at
-            if rollout.blue_removed_at is not None and rollout.completed_at is not None
-            else None
-        )
+        if rollout.blue_removed_at is not None and rollout.completed_at is not None:
+            ctx.observe(blue_removed_after_s=round(rollout.blue_removed_at - rollout.completed_at, 4))
+        gate = rollout.gate.measurement("green error rate")
         steps = len(prm.steps)
         return [
             is_true(
@@ -194,16 +193,18 @@ class TrafficShift(Scenario[TrafficShiftParams, RolloutRun]):
                 prm.max_share_deviation,
                 final_only=not log,
             ),
-            is_true("requests measured per step", fewest >= 100, ">= 100", fewest, final_only=not log),
             is_true(
-                "blue kept warm until 100 %, removed after the delay",
-                rollout.blue_warm_ok
-                and removed_after is not None
-                and removed_after >= prm.warm_delay_s - 1e-6
-                and not ctx.swarm.members(pool="blue"),
-                f"removed >= {prm.warm_delay_s} s after 100 %",
-                f"{removed_after:.2f} s" if removed_after is not None else "never removed",
-                final_only=True,
+                "green judged healthy by the gate (its error rate significantly below the limit)",
+                rollout.gate.verdict == "accept",
+                f"accepted: {gate['rule']}",
+                f"{rollout.gate.verdict}: {gate['value']:.3f} [{gate['low']:.3f}, {gate['high']:.3f}] over {gate['n']}",
+                final_only=rollout.gate.verdict == "continue",
+            ),
+            is_true(
+                "blue kept serving until green had 100 %",
+                rollout.blue_warm_ok,
+                "every blue agent live at every step before 100 %",
+                "yes" if rollout.blue_warm_ok else "a blue agent was gone",
             ),
             Check("failed requests", failed == 0, "== 0", failed),
         ]
@@ -250,25 +251,24 @@ class BlueGreenRollback(Scenario[RollbackParams, RolloutRun]):
         assert isinstance(rollout, BlueGreenRollout)
         records = ctx.state.records
         lost = sum(1 for r in records if r.failed)
-        gate = rollout.rollback_analysis
-        name = "rolled back when green's error rate passed the limit"
-        expected = f"> {prm.max_error_rate} over >= {prm.min_requests} requests"
+        name = "rolled back on a significant excess of green's errors over the limit"
+        rule = rollout.gate.rule()
         if rollout.rollback_at is None:
             return [
-                ctx.not_yet(name, expected, "not rolled back yet", "never rolled back"),
+                ctx.not_yet(name, rule, "not rolled back yet", "never rolled back"),
                 Check("requests lost", lost == 0, "== 0", lost),
             ]
+        gate: dict[str, Any] = next(iter(rollout.rollback_analysis.get("measurements", [])), {})
         cutoff = rollout.rollback_at + prm.eval_period_s
         green = rollout.total_stats.get("green")
         late_green = sum(1 for t in (green.starts if green else []) if t > cutoff)
+        shown = (
+            f"{gate.get('verdict')}: {gate.get('value', 0):.3f} [{gate.get('low', 0):.3f}, {gate.get('high', 0):.3f}] "
+            f"over {gate.get('n', 0)} requests"
+        )
+        ctx.observe(green_requests_to_rollback=gate.get("n"))
         return [
-            is_true(
-                name,
-                gate.get("green_error_rate", 0) > prm.max_error_rate
-                and gate.get("green_requests", 0) >= prm.min_requests,
-                expected,
-                f"{gate.get('green_error_rate', 0):.2f} over {gate.get('green_requests', 0)}",
-            ),
+            is_true(name, gate.get("verdict") == "reject" and gate.get("n", 0) >= prm.min_requests, rule, shown),
             Check("green requests started one evaluation after the rollback", late_green == 0, "== 0", late_green),
             Check(
                 "green agents left",
@@ -297,6 +297,7 @@ class CanaryParams(RolloutParams):
     min_success_ratio: float = param(0.95, "analysis: canary success over stable success at least", ge=0.0, le=10.0)
     max_latency_ratio: float = param(1.5, "analysis: canary p95 over stable p95 at most", gt=0.0, le=1000.0)
     latency_floor_ms: float = param(5.0, "p95s below this count as this (transport noise)", ge=0.0, le=60000.0)
+    max_hold_s: float = param(30.0, "at 100 %, how long to keep measuring for a verdict (s)", ge=0.0, le=86400.0)
     max_duration_s: float = param(150.0, "the load stops after this long in any case (s)", gt=0.0, le=86400.0)
 
 
@@ -306,9 +307,9 @@ def _canary(
     prm = ctx.params
     canary_spec = next(s for s in agents_param(ctx) if s.pool == "canary")
 
-    async def promote() -> None:
+    async def promote() -> bool:
         if not promotion:
-            return
+            return False
         # Replace every stable agent with the new version, one at a time (deploy, then drain the old).
         for old in list(swarm.members(pool="stable")):
             spec = dataclasses.replace(canary_spec, pool="stable", name="stable")
@@ -318,6 +319,7 @@ def _canary(
             await swarm.remove(old, reason=f"replaced by {new.id} ({spec.version})")
         rollout.split.set({"stable": 100.0})
         await _remove_pool(swarm, "canary")
+        return True
 
     rollout = CanaryRollout(
         swarm,
@@ -328,6 +330,8 @@ def _canary(
         min_success_ratio=prm.min_success_ratio,
         max_latency_ratio=prm.max_latency_ratio,
         latency_floor_ms=prm.latency_floor_ms,
+        max_hold_s=prm.max_hold_s,
+        seed=ctx.seed,
         abort=abort,
         analysis=analysis,
         promote=promote,
@@ -447,10 +451,10 @@ class CanaryAbort(Scenario[CanaryAbortParams, RolloutRun]):
                 pending=not ctx.final and bool(ctx.swarm.members(pool="canary")),
             ),
             is_true(
-                "failing measurement shown",
-                bool(failing),
-                "the measurement and its threshold",
-                "; ".join(str(m) for m in failing) or "none",
+                "failing measurement shown, with its interval",
+                bool(failing) and all(m.get("low") is not None for m in failing),
+                "the measurement, its interval and its threshold",
+                "; ".join(Analysis.describe(m) for m in failing) or "none",
             ),
         ]
 

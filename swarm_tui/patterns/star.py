@@ -207,6 +207,10 @@ class HubFailoverParams(ScenarioParams):
     takeover_intervals: float = threshold(
         3.0, "the standby must take over within this many heartbeat intervals", gt=0.0, le=1000.0
     )
+    # Requests through a hub slowed by 0.7 s miss their deadline, as do those waiting for the standby.
+    min_availability: float | None = threshold(
+        0.1, "share of decisions submitted during the faults answered correctly in time, at least", gt=0.0, le=1.0
+    )
 
 
 class HubFailover(Scenario[HubFailoverParams, HubFailoverState]):

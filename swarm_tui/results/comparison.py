@@ -1,7 +1,15 @@
-"""The comparison report: per pattern figures and recommendations, derived from measured results.
+"""The figures of a run, set side by side only where the workload is the same.
 
-Nothing here is written in by hand: every figure is computed from the scenario results of the
-run, and every recommendation from those figures.
+Every scenario has its own load, agents, faults and thresholds, so the figures of two different
+scenarios say nothing about which pattern is better: "ring is 400x slower than multi-strategy" would
+compare a 5-hop ring under steady load with an allocator under none. So the comparison has one row
+per scenario result, each with its workload fingerprint (:meth:`Scenario.workload`); rows are
+grouped by workload, and only rows of one group may be read against each other (the same scenario
+with a mechanism switched off, say). Recommendations are about one configuration each (it failed
+its checks, it lost decisions under faults); none crosses workloads. The controlled comparison
+across topologies, with intervals and a stated test, is ``swarm-tui compare``.
+
+Nothing here is written in by hand: every figure is computed from the results of the run.
 """
 
 from __future__ import annotations
@@ -11,90 +19,79 @@ from typing import Any
 
 from swarm_tui.results.model import ScenarioResult
 
+FIGURES = (
+    "decisions",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "success_rate",
+    "availability_under_faults",
+    "detection_s",
+    "recovery_s",
+    "throughput_per_s",
+)
+UNLIKE = (
+    "The scenarios of this run have different workloads, so their figures are not compared: "
+    "run `swarm-tui compare` for a controlled comparison across topologies."
+)
 
-def _weighted(pairs: list[tuple[float, float]]) -> float | None:
-    total = sum(w for _, w in pairs)
-    if total <= 0:
-        return None
-    return sum(v * w for v, w in pairs) / total
 
-
-def _round(value: float | None, digits: int = 3) -> float | None:
-    return round(value, digits) if value is not None else None
+def _row(r: ScenarioResult) -> dict[str, Any]:
+    m = r.metrics
+    latency = m.get("latency_ms") or {}
+    off = sorted(k for k, on in r.mechanisms.items() if not on)
+    return {
+        "pattern": r.pattern,
+        "scenario": r.id,
+        "workload": r.workload or r.id,
+        "status": r.status,
+        "mechanisms_off": ",".join(off),
+        "decisions": m.get("decisions"),
+        "latency_p50_ms": latency.get("p50"),
+        "latency_p95_ms": latency.get("p95"),
+        "success_rate": m.get("success_rate"),
+        "availability_under_faults": m.get("availability"),
+        "detection_s": m.get("detection_s"),
+        "recovery_s": m.get("recovery_s"),
+        "throughput_per_s": m.get("throughput_per_s"),
+    }
 
 
 def build_comparison(results: Sequence[ScenarioResult]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Per-pattern figures and the recommendations that follow from them."""
-    patterns: dict[str, list[ScenarioResult]] = {}
-    for r in results:
-        patterns.setdefault(r.pattern, []).append(r)
-    rows: list[dict[str, Any]] = []
-    for pattern, group in patterns.items():
-        measured = [r for r in group if r.metrics.get("decisions")]
-        lat50 = _weighted([(r.metrics["latency_ms"]["p50"], r.metrics["decisions"]) for r in measured])
-        lat95 = _weighted([(r.metrics["latency_ms"]["p95"], r.metrics["decisions"]) for r in measured])
-        totals = [(r.metrics.get("success_rate", 1.0), sum(r.metrics.get("outcomes", {}).values())) for r in measured]
-        success = _weighted(totals)
-        avail = [r.metrics["availability"] for r in group if r.metrics.get("availability") is not None]
-        recovery = [r.metrics["recovery_s"] for r in group if r.metrics.get("recovery_s") is not None]
-        throughput = [r.metrics.get("throughput_per_s", 0.0) for r in measured]
-        rows.append(
-            {
-                "pattern": pattern,
-                "scenarios": len(group),
-                "passed": sum(1 for r in group if r.passed),
-                "decisions": sum(r.metrics.get("decisions", 0) for r in group),
-                "latency_p50_ms": _round(lat50),
-                "latency_p95_ms": _round(lat95),
-                "success_rate": _round(success, 4),
-                "availability_under_faults": _round(sum(avail) / len(avail), 4) if avail else None,
-                "recovery_s": _round(max(recovery)) if recovery else None,
-                "throughput_per_s": _round(sum(throughput) / len(throughput)) if throughput else None,
-            }
-        )
-    return rows, recommend(rows)
+    """One row per scenario result, grouped by workload; recommendations about one result each."""
+    rows = [_row(r) for r in results]
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row["workload"], i)
+    grouped = sorted(rows, key=lambda row: first[row["workload"]])  # stable: a group keeps the run's order
+    return grouped, recommend(results, unlike=len(first) > 1)
 
 
-def _best(rows: list[dict[str, Any]], key: str, lowest: bool) -> dict[str, Any] | None:
-    candidates = [r for r in rows if r.get(key) is not None]
-    if not candidates:
-        return None
-    return (min if lowest else max)(candidates, key=lambda r: (r[key], r["pattern"]))
+def groups(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """The rows in runs of one workload each (the only rows that may be read side by side)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        out.setdefault(str(row.get("workload") or row.get("scenario") or row.get("pattern")), []).append(row)
+    return list(out.values())
 
 
-def recommend(rows: list[dict[str, Any]]) -> list[str]:
-    """Recommendations that follow from the figures (so they change when the numbers do)."""
+def recommend(results: Sequence[ScenarioResult], *, unlike: bool) -> list[str]:
+    """What follows from the figures of each configuration by itself."""
     out: list[str] = []
-    if not rows:
-        return out
-    fast = _best(rows, "latency_p95_ms", lowest=True)
-    slow = _best(rows, "latency_p95_ms", lowest=False)
-    if fast and slow and fast is not slow and fast["latency_p95_ms"]:
-        ratio = slow["latency_p95_ms"] / fast["latency_p95_ms"]
-        out.append(
-            f"For latency-critical decisions prefer {fast['pattern']} (p95 {fast['latency_p95_ms']:.1f} ms); "
-            f"{slow['pattern']} is {ratio:.1f}x slower at p95 ({slow['latency_p95_ms']:.1f} ms)."
-        )
-    quick = _best(rows, "recovery_s", lowest=True)
-    slowest = _best(rows, "recovery_s", lowest=False)
-    if quick:
-        text = f"Fastest recovery from a failure: {quick['pattern']} ({quick['recovery_s']:.2f} s)"
-        if slowest and slowest is not quick:
-            text += f"; slowest: {slowest['pattern']} ({slowest['recovery_s']:.2f} s)"
-        out.append(text + ".")
-    busy = _best(rows, "throughput_per_s", lowest=False)
-    if busy:
-        out.append(f"Highest throughput: {busy['pattern']} ({busy['throughput_per_s']:.1f} decisions/s).")
-    for r in rows:
-        avail = r.get("availability_under_faults")
-        if avail is not None and avail < 0.99:
+    for r in results:
+        failed = [c["name"] for c in r.checks if not c.get("passed")]
+        if r.status == "error":
+            out.append(f"{r.id}: did not finish ({r.error or 'error'}); its figures are partial.")
+        elif failed:
             out.append(
-                f"{r['pattern']}: only {avail:.1%} of requests succeeded while a fault was active; "
-                "add retries on a live peer or a faster detector."
+                f"{r.id}: {len(failed)} of {len(r.checks)} checks failed (first: {failed[0]}); "
+                "do not rely on this configuration until they pass."
             )
-        if r["passed"] < r["scenarios"]:
+        avail = r.metrics.get("availability")
+        if isinstance(avail, int | float) and avail < 0.99:
             out.append(
-                f"{r['pattern']}: {r['scenarios'] - r['passed']} of {r['scenarios']} scenarios failed "
-                "their checks; do not rely on it until they pass."
+                f"{r.id}: {avail:.1%} of the decisions submitted during its fault windows were answered "
+                "correctly within their deadline."
             )
+    if unlike:
+        out.append(UNLIKE)
     return out

@@ -3,7 +3,7 @@
 * ``.json``: the full results (schema 1, see the README).
 * ``.jsonl``: the event journal (one event per line), written as the run goes (see journal.py).
 * ``.xml``: JUnit: one testsuite per pattern, one testcase per scenario, one failure per failed check.
-* ``.md``: a report with every scenario's checks and the comparison table.
+* ``.md``: a report with every scenario's checks and its figures, one table per workload.
 * ``.csv``: one row per scenario and metric.
 """
 
@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from swarm_tui.results.comparison import FIGURES, groups
 from swarm_tui.results.model import RunResult, ScenarioResult
 
 EXPORT_FORMATS = {
@@ -181,13 +182,20 @@ def to_markdown(result: RunResult) -> str:
                     f"{'pass' if c['passed'] else '**FAIL**'} |"
                 )
             lines.append("")
-    lines += ["## Comparison", "", "Figures per pattern, computed from the measured results above.", ""]
-    if result.comparison:
-        keys = [k for k in result.comparison[0] if k != "pattern"]
-        lines.append("| pattern | " + " | ".join(k.replace("_", " ") for k in keys) + " |")
-        lines.append("|---" * (len(keys) + 1) + "|")
-        for row in result.comparison:
-            lines.append(f"| {row['pattern']} | " + " | ".join(_md(row.get(k)) for k in keys) + " |")
+    lines += [
+        "## Figures",
+        "",
+        "One table per workload (scenario, parameters, faults and market): only rows of one table are "
+        "comparable. For a controlled comparison across topologies run `swarm-tui compare`.",
+    ]
+    for group in groups(result.comparison):
+        head = group[0]
+        lines += ["", f"### {_md(head.get('workload', head.get('pattern')))}", ""]
+        keys = [k for k in ("scenario", "status", "mechanisms_off", *FIGURES) if any(k in row for row in group)]
+        lines.append("| " + " | ".join(k.replace("_", " ") for k in keys) + " |")
+        lines.append("|---" * len(keys) + "|")
+        for row in group:
+            lines.append("| " + " | ".join(_md(row.get(k)) for k in keys) + " |")
     lines += ["", "## Recommendations", ""]
     lines += [f"- {r}" for r in result.recommendations] or ["- (no figures to compare)"]
     return "\n".join(lines) + "\n"

@@ -247,7 +247,7 @@ def test_a_scenario_runs_end_to_end_and_the_key_never_leaks(
             "--backend",
             "e2b",
             "--scenario",
-            "hierarchical.coordinator-workers",
+            "ring.data-flow",
             "--export",
             f"{out}.json",
             "--export",

@@ -14,9 +14,9 @@ import os
 import pytest
 from support import CATALOGUE, passes_on_e2b, passes_on_local
 
-# The fast tier: two experiments; the slow tier (tests/slow/test_real_backends_more.py): one of
+# The fast tier: one experiment; the slow tier (tests/slow/test_real_backends_more.py): one of
 # every other pattern; by hand (SWARM_TUI_REAL_ALL=1): the whole catalogue.
-SUBSET = ["ring.data-flow", "blue-green.rollback"]
+SUBSET = ["ring.data-flow"]
 CHOSEN = [c.id for c in CATALOGUE.main()] if os.environ.get("SWARM_TUI_REAL_ALL") else SUBSET
 
 

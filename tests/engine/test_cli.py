@@ -54,8 +54,9 @@ def validate_results(data: dict) -> None:
         assert isinstance(m["decisions"], int) and 0.0 <= m["success_rate"] <= 1.0
         assert set(m["latency_ms"]) == {"p50", "p95", "p99"}
         assert m["recovery_s"] is None or isinstance(m["recovery_s"], float)
+    assert len(data["comparison"]) == len(data["scenarios"])
     for row in data["comparison"]:
-        assert "pattern" in row
+        assert {"pattern", "scenario", "workload"} <= set(row)
 
 
 def test_done_when_command(tmp_path: Path) -> None:
@@ -84,7 +85,11 @@ def test_done_when_command(tmp_path: Path) -> None:
     assert suites.tag == "testsuites" and suites.get("tests") == "23" and suites.get("failures") == "0"
     assert len(suites.findall(".//testcase")) == 23
     report = Path(f"{out}.md").read_text()
-    assert "## Comparison" in report and "## Recommendations" in report
+    assert "## Figures" in report and "## Recommendations" in report
+    # Like with like: 23 different workloads, 23 tables, and no ranking across them.
+    assert len({row["workload"] for row in data["comparison"]}) == 23
+    assert report.count("| scenario | status | mechanisms off |") == 23
+    assert "faster" not in report and "prefer" not in report.lower()
     assert "23 passed" in proc.stdout
 
 

@@ -10,6 +10,7 @@ from support import passes_on_e2b, passes_on_local
 
 pytestmark = pytest.mark.slow
 MORE = [
+    "blue-green.rollback",
     "mesh.failover",
     "hierarchical.load-balancing",
     "star.hub-specialists",

@@ -53,7 +53,7 @@ at = 10
     result = run_scenario(scenario)
     assert result.status == "passed"
     assert result.metrics["recovery_s"] is not None
-    assert any(c["observed"] == 4 for c in result.checks if "re-linked" in c["name"])
+    assert any(c["observed"] == 4 for c in result.checks if "replacement linked to every peer" in c["name"])
 
 
 def test_override_changes_thresholds_and_can_fail(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from swarm_tui.engine.controllers.autoscaler import Autoscaler, hpa_formula
 from swarm_tui.engine.controllers.breaker import BreakerState, CircuitBreaker
 from swarm_tui.engine.controllers.lease import ActiveHubs
 from swarm_tui.engine.controllers.quorum import majority, tally
-from swarm_tui.engine.controllers.rollout import PoolStats, canary_analysis
 from swarm_tui.engine.controllers.routing import SmoothWeighted
 
 
@@ -227,36 +226,6 @@ def test_smooth_weighted_split_tracks_its_weights(weight, n) -> None:
     picks = [split.next() for _ in range(n)]
     share = 100.0 * picks.count("green") / n
     assert abs(share - weight) <= 100.0 / n + 1e-9
-
-
-def test_canary_analysis_thresholds() -> None:
-    stable, canary = PoolStats(), PoolStats()
-    for i in range(100):
-        stable.record(True, 10.0 + i % 5, 0.0)
-        canary.record(True, 10.0 + i % 5, 0.0)
-    ok = canary_analysis(canary, stable)
-    assert ok.passed and {m.name for m in ok.measurements} == {"success_ratio", "p95_ratio"}
-    slow = PoolStats()
-    for i in range(100):
-        slow.record(True, 30.0 + i % 5, 0.0)
-    bad = canary_analysis(slow, stable)
-    assert not bad.passed and [m.name for m in bad.failing()] == ["p95_ratio"]
-    flaky = PoolStats()
-    for i in range(100):
-        flaky.record(i % 5 != 0, 10.0, 0.0)
-    assert [m.name for m in canary_analysis(flaky, stable).failing()] == ["success_ratio"]
-
-
-def test_canary_latency_floor_ignores_noise_but_not_regressions() -> None:
-    stable, jittery, slow = PoolStats(), PoolStats(), PoolStats()
-    for _ in range(100):
-        stable.record(True, 2.0, 0.0)
-        jittery.record(True, 4.5, 0.0)  # 2.25x a 2 ms p95: noise on a loopback
-        slow.record(True, 40.0, 0.0)  # a real regression
-    assert not canary_analysis(jittery, stable).passed
-    assert canary_analysis(jittery, stable, latency_floor_ms=5.0).passed
-    bad = canary_analysis(slow, stable, latency_floor_ms=5.0)
-    assert [m.name for m in bad.failing()] == ["p95_ratio"] and bad.measurements[1].value == 8.0
 
 
 def test_active_hubs_overlap() -> None:

@@ -2,7 +2,8 @@
 
 Every ``period_s`` it reads a metric and computes ``desired = ceil(current x observed /
 target)``; within ``tolerance`` of the target it keeps the current count. Scale-up is limited
-per period to the larger of +``up_percent`` % and +``up_pods`` agents. Scale-down takes the
+per period to the larger of +``up_percent`` % and +``up_pods`` agents, scale-down (optionally) to
+``down_pods`` agents a period, as the HPA's behaviour policies do. Scale-down takes the
 highest recommendation of the last ``window_s`` seconds (the stabilization window), so a
 short dip never removes capacity; the window starts out holding the initial count, so nothing
 is removed before a full window has passed. The result is clamped to [min, max].
@@ -57,6 +58,7 @@ class Autoscaler:
         window_s: float = 10.0,
         up_percent: float = 100.0,
         up_pods: int = 4,
+        down_pods: int | None = None,
         publish: Callable[[Event], None] | None = None,
         enabled: bool = True,
         inputs: Callable[[], dict[str, float]] | None = None,
@@ -74,6 +76,7 @@ class Autoscaler:
         self.window_s = window_s
         self.up_percent = up_percent
         self.up_pods = up_pods
+        self.down_pods = down_pods  # scale-down removes at most this many agents a period (None: any)
         self.enabled = enabled
         self.inputs = inputs or (lambda: {})
         self._publish = publish or (lambda e: None)
@@ -103,6 +106,8 @@ class Autoscaler:
         elif raw < current:
             stabilized = max(r.replicas for r in self._recs)
             desired = max(min(current, stabilized), self.min_replicas)
+            if self.down_pods is not None:
+                desired = max(desired, current - self.down_pods)
             direction = "down" if desired < current else "none"
             reason = (
                 f"highest recommendation in {self.window_s:g} s window: {stabilized}"

@@ -1,9 +1,18 @@
 """Progressive delivery: blue-green traffic shifting and canary rollouts with analysis.
 
 Both controllers split traffic between pools of agents with smooth weighted round robin, watch
-every attempt's outcome per pool, and at each step decide to advance, promote, roll back or
-abort from measured figures. Their step log (target and actual weights, the analysis values and
-the decision) is what the scenarios check and what the dashboard's rollout panel shows.
+every attempt's outcome per pool, and decide to advance, promote, roll back or abort by a
+stated statistical rule on a minimum sample (:mod:`swarm_tui.engine.controllers.analysis`):
+
+* blue-green: green's error rate, a sequential probability ratio test against the health
+  gate's limit, over every green request of the rollout; a rejection rolls back at once;
+* canary: the canary's error rate by the same test, its limit set by the stable pool's measured
+  success and the allowed success ratio; and its latency against the stable pool's by a
+  one-sided Mann-Whitney U test at each step's end.
+
+Where a step ends without a verdict the rollout keeps measuring (up to ``max_hold_s``). Their
+step log (target and actual weights, each measurement with its interval and the rule that
+decided) is what the scenarios check and what the dashboard's rollout panel shows.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_tui.engine.agents import Agent
+from swarm_tui.engine.controllers.analysis import ACCEPT, CONTINUE, REJECT, SequentialErrorTest, latency_test
 from swarm_tui.engine.controllers.routing import SmoothWeighted
 from swarm_tui.engine.events import RolloutState, RolloutStep
 from swarm_tui.engine.metrics import percentile
@@ -46,64 +56,6 @@ class PoolStats:
 
     def p95(self) -> float:
         return percentile(self.latencies_ms, 95) if self.latencies_ms else 0.0
-
-
-@dataclass
-class Measurement:
-    """One analysis figure against its threshold."""
-
-    name: str
-    value: float
-    threshold: float
-    op: str  # ">=" or "<="
-    passed: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "value": round(self.value, 4),
-            "threshold": self.threshold,
-            "op": self.op,
-            "passed": self.passed,
-        }
-
-    def __str__(self) -> str:
-        return f"{self.name} {self.value:.3f} {'ok' if self.passed else 'FAILS'} {self.op} {self.threshold:g}"
-
-
-@dataclass
-class Analysis:
-    passed: bool
-    measurements: list[Measurement]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"passed": self.passed, "measurements": [m.to_dict() for m in self.measurements]}
-
-    def failing(self) -> list[Measurement]:
-        return [m for m in self.measurements if not m.passed]
-
-
-def canary_analysis(
-    canary: PoolStats,
-    stable: PoolStats,
-    *,
-    min_success_ratio: float = 0.95,
-    max_latency_ratio: float = 1.5,
-    latency_floor_ms: float = 0.0,
-) -> Analysis:
-    """Canary success >= ratio x stable success, and canary p95 <= ratio x stable p95.
-
-    Each p95 counts as at least ``latency_floor_ms``: below the floor, differences are transport
-    noise (a 2 ms p95 against a 4 ms one on a loopback), not a regression worth an abort.
-    """
-    success_ratio = canary.success_rate / stable.success_rate if stable.success_rate > 0 else 0.0
-    stable_p95 = max(stable.p95(), latency_floor_ms)
-    latency_ratio = max(canary.p95(), latency_floor_ms) / stable_p95 if stable_p95 > 0 else float("inf")
-    ms = [
-        Measurement("success_ratio", success_ratio, min_success_ratio, ">=", success_ratio >= min_success_ratio),
-        Measurement("p95_ratio", latency_ratio, max_latency_ratio, "<=", latency_ratio <= max_latency_ratio),
-    ]
-    return Analysis(all(m.passed for m in ms), ms)
 
 
 class _Rollout:
@@ -167,10 +119,17 @@ class _Rollout:
     def weights(self) -> dict[str, float]:
         return dict(self.split.weights)
 
+    def safe_pool(self) -> str:
+        """Where a retried request goes: the fallback pool while it has agents; once it is retired
+        (blue after a completed shift), the pool that now takes all the traffic."""
+        if self.swarm.members(pool=self.fallback):
+            return self.fallback
+        return max(self.split.weights.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
     def choose_pool(self, task: Any, retry: bool) -> str:
         """Where a request goes: by weight; a retried request goes to the safe pool."""
         if retry:
-            return self.fallback
+            return self.safe_pool()
         return self.split.next()
 
     def on_attempt(self, agent: Agent, ok: bool, latency_ms: float, started: float) -> None:
@@ -215,7 +174,14 @@ class _Rollout:
 
 
 class BlueGreenRollout(_Rollout):
-    """Shift traffic from blue to green in steps with a health gate; roll back on errors."""
+    """Shift traffic from blue to green in steps behind a health gate; roll back on errors.
+
+    The gate is a sequential test on green's error rate over every green request of the
+    rollout (limit ``max_error_rate``; at least ``min_requests`` before any verdict). A rejection
+    rolls back at once; the shift completes when the last step has its requests and the test
+    has accepted green, or, still undecided after ``max_hold_s`` at 100 %, by the point
+    estimate against the limit.
+    """
 
     kind = "blue-green"
 
@@ -226,9 +192,10 @@ class BlueGreenRollout(_Rollout):
         steps: tuple[float, ...] = (0, 25, 50, 75, 100),
         requests_per_step: int = 100,
         max_error_rate: float = 0.10,
-        min_requests: int = 5,
+        min_requests: int = 20,
         eval_period_s: float = 0.5,
         warm_delay_s: float = 5.0,
+        max_hold_s: float = 30.0,
         rollback: bool = True,
         gradual: bool = True,
         remove_pool: Callable[[str], Awaitable[None]],
@@ -240,30 +207,41 @@ class BlueGreenRollout(_Rollout):
         self.min_requests = min_requests
         self.eval_period_s = eval_period_s
         self.warm_delay_s = warm_delay_s
+        self.max_hold_s = max_hold_s
         self.rollback_enabled = rollback
         self.gradual = gradual
         self.remove_pool = remove_pool
+        self.gate = SequentialErrorTest(limit=max_error_rate, min_n=min_requests)
         self.rollback_at: float | None = None
         self.rollback_analysis: dict[str, Any] = {}
         self.completed_at: float | None = None
         self.blue_removed_at: float | None = None
         self.blue_warm_ok = True
 
+    def on_attempt(self, agent: Agent, ok: bool, latency_ms: float, started: float) -> None:
+        super().on_attempt(agent, ok, latency_ms, started)
+        if agent.pool == "green":
+            self.gate.add(not ok)
+
     def _gate(self) -> dict[str, Any]:
-        green = self._stats("green")
-        enough = green.requests >= self.min_requests
-        failing = enough and green.error_rate > self.max_error_rate
+        gate = self.gate
         return {
-            "green_error_rate": round(green.error_rate, 4),
-            "green_requests": green.requests,
+            "measurements": [gate.measurement("green error rate")],
+            "rule": gate.rule(),
+            "verdict": gate.verdict,
+            "healthy": gate.verdict != REJECT,
+            "green_error_rate": round(gate.rate, 4),
+            "green_requests": gate.n,
             "max_error_rate": self.max_error_rate,
             "min_requests": self.min_requests,
-            "healthy": not failing,
             "live_green": len(self.swarm.live(pool="green")),
         }
 
     def _set_green(self, weight: float) -> None:
         self.split.set({"blue": 100.0 - weight, "green": weight})
+
+    def _failing(self) -> bool:
+        return self.gate.verdict == REJECT and self.rollback_enabled
 
     async def run(self) -> None:
         self.status = "shifting"
@@ -274,25 +252,36 @@ class BlueGreenRollout(_Rollout):
             weight = target if self.gradual or i == 1 else 100.0
             self._set_green(weight)
             self._reset_step()
-            self.analysis = {}
+            self.analysis = self._gate()
             self.publish_state()
             manual = False
             while sum(s.requests for s in self.step_stats.values()) < self.requests_per_step:
                 await self.clock.sleep(self.eval_period_s)
-                gate = self._gate()
-                self.analysis = gate
+                self.analysis = gate = self._gate()
                 self.publish_state()
                 if self._manual_back:
                     await self._rollback(i, n, target, {**gate, "manual": True})
                     return
-                if not gate["healthy"] and self.rollback_enabled:
+                if self._failing():
                     await self._rollback(i, n, target, gate)
                     return
                 if self._manual_advance:
                     self._manual_advance, manual = False, True
                     break
+            if i == n and not manual:
+                # The last step: promote on a verdict, keep measuring while there is none.
+                held = 0.0
+                while self.gate.verdict == CONTINUE and held < self.max_hold_s and not self._manual_back:
+                    await self.clock.sleep(self.eval_period_s)
+                    held += self.eval_period_s
+                    self.analysis = self._gate()
+                    self.publish_state()
             gate = self._gate()
-            if not gate["healthy"] and self.rollback_enabled and not manual:
+            if self._manual_back:
+                await self._rollback(i, n, target, {**gate, "manual": True})
+                return
+            undecided_bad = i == n and self.gate.verdict == CONTINUE and self.gate.rate > self.max_error_rate
+            if (self._failing() or (undecided_bad and self.rollback_enabled)) and not manual:
                 await self._rollback(i, n, target, gate)
                 return
             if manual:
@@ -318,8 +307,37 @@ class BlueGreenRollout(_Rollout):
         await self.remove_pool("green")
 
 
+@dataclass
+class Analysis:
+    """A step's analysis: each measurement (with its interval and rule) and the verdict."""
+
+    measurements: list[dict[str, Any]]
+
+    @property
+    def passed(self) -> bool:
+        return all(m.get("passed", True) for m in self.measurements)
+
+    def failing(self) -> list[dict[str, Any]]:
+        return [m for m in self.measurements if not m.get("passed", True)]
+
+    @staticmethod
+    def describe(m: dict[str, Any]) -> str:
+        value = m.get("value")
+        shown = f"{value:.3f}" if isinstance(value, int | float) else "-"
+        interval = f" [{m['low']:.3f}, {m['high']:.3f}]" if m.get("low") is not None else ""
+        return f"{m['name']} {shown}{interval} {'ok' if m.get('passed') else 'FAILS'} {m['op']} {m['threshold']:g}"
+
+
 class CanaryRollout(_Rollout):
-    """Steps of canary traffic, each gated by analysis against the stable pool."""
+    """Steps of canary traffic, each analysed against the stable pool.
+
+    Errors: a sequential test on the canary's error rate over the whole rollout, its limit
+    ``1 - min_success_ratio x`` the stable pool's measured success rate; a rejection aborts at
+    once. Latency: at each step's end (at least ``min_samples`` canary requests in the step, or
+    ``max_step_s``), a one-sided Mann-Whitney U test of the canary's latencies against the
+    stable's scaled by ``max_latency_ratio`` (alpha 0.01, split over the steps). Promotion
+    needs the error test to accept (it keeps measuring at 100 % for up to ``max_hold_s``).
+    """
 
     kind = "canary"
 
@@ -334,9 +352,11 @@ class CanaryRollout(_Rollout):
         min_success_ratio: float = 0.95,
         max_latency_ratio: float = 1.5,
         latency_floor_ms: float = 0.0,
+        max_hold_s: float = 30.0,
         abort: bool = True,
         analysis: bool = True,
-        promote: Callable[[], Awaitable[None]],
+        seed: int = 0,
+        promote: Callable[[], Awaitable[bool]],
         remove_canary: Callable[[], Awaitable[None]],
     ) -> None:
         super().__init__(swarm, {"stable": 100.0}, fallback="stable")
@@ -347,14 +367,82 @@ class CanaryRollout(_Rollout):
         self.min_success_ratio = min_success_ratio
         self.max_latency_ratio = max_latency_ratio
         self.latency_floor_ms = latency_floor_ms
+        self.max_hold_s = max_hold_s
         self.abort_enabled = abort
         self.analysis_enabled = analysis
+        self.seed = seed
         self.promote = promote
         self.remove_canary = remove_canary
-        self.baseline = PoolStats()
+        self.canary_outcomes: list[bool] = []  # failed?
         self.failed_analysis: Analysis | None = None
         self.promoted_at: float | None = None
         self.aborted_at: float | None = None
+
+    def on_attempt(self, agent: Agent, ok: bool, latency_ms: float, started: float) -> None:
+        super().on_attempt(agent, ok, latency_ms, started)
+        if agent.pool == "canary":
+            self.canary_outcomes.append(not ok)
+
+    def _stable_total(self) -> PoolStats:
+        return self.total_stats.get("stable") or PoolStats()
+
+    def error_test(self) -> SequentialErrorTest:
+        """The error test over every canary request so far, its limit from the stable's success."""
+        stable = self._stable_total()
+        stable_success = stable.success_rate if stable.requests >= self.min_samples else 1.0
+        limit = min(0.99, max(0.005, 1.0 - self.min_success_ratio * stable_success))
+        test = SequentialErrorTest(limit=limit, min_n=self.min_samples)
+        for failed in self.canary_outcomes:
+            test.add(failed)
+        return test
+
+    def _analysis(self, *, with_latency: bool) -> Analysis:
+        errors = self.error_test().measurement("canary error rate")
+        measurements = [errors]
+        if with_latency:
+            canary = self.total_stats.get("canary") or PoolStats()
+            measurements.append(
+                latency_test(
+                    canary.latencies_ms,
+                    self._stable_total().latencies_ms,
+                    ratio=self.max_latency_ratio,
+                    alpha=0.01 / max(1, len(self.steps)),
+                    floor_ms=self.latency_floor_ms,
+                    seed=self.seed * 1000 + self.step,
+                    min_n=min(self.min_samples, 10),
+                )
+            )
+        return Analysis(measurements)
+
+    def _analysis_dict(self, analysis: Analysis) -> dict[str, Any]:
+        canary, stable = self._stats("canary"), self._stats("stable")
+        return {
+            "passed": analysis.passed,
+            "measurements": analysis.measurements,
+            "canary_requests": canary.requests,
+            "stable_requests": stable.requests,
+            "canary_p95_ms": round(canary.p95(), 3),
+            "stable_p95_ms": round(stable.p95(), 3),
+        }
+
+    async def _step_sample(self, started: float) -> bool:
+        """Measure until the step has its sample; True when a hand or an error verdict ended it."""
+        while True:
+            await self.clock.sleep(0.25)
+            if self.analysis_enabled:
+                self.analysis = self._analysis_dict(self._analysis(with_latency=False))
+            else:
+                self.analysis = {"canary_requests": self._stats("canary").requests}
+            self.publish_state()
+            if self._manual_back or self._manual_advance:
+                return True
+            if self.analysis_enabled and self.abort_enabled and self.error_test().verdict == REJECT:
+                return True
+            waited = self.clock.now() - started
+            if waited >= self.max_step_s:
+                return False
+            if waited >= self.min_step_s and self._stats("canary").requests >= self.min_samples:
+                return False
 
     async def run(self) -> None:
         self.status = "analysing"
@@ -366,47 +454,25 @@ class CanaryRollout(_Rollout):
             self._reset_step()
             self.analysis = {}
             self.publish_state()
-            started = self.clock.now()
-            manual = False
-            while True:
-                await self.clock.sleep(0.25)
-                canary_so_far = self._stats("canary")
-                self.analysis = {
-                    "canary_requests": canary_so_far.requests,
-                    "stable_requests": self._stats("stable").requests,
-                }
-                self.publish_state()
-                if self._manual_back:
-                    await self._abort(i, n, target, {"manual": True})
-                    return
-                if self._manual_advance:
-                    self._manual_advance, manual = False, True
-                    break
-                waited = self.clock.now() - started
-                if waited >= self.max_step_s:
-                    break
-                if waited >= self.min_step_s and self._stats("canary").requests >= self.min_samples:
-                    break
-            stable = self._stats("stable")
-            if stable.requests >= self.min_samples:
-                self.baseline = stable
+            await self._step_sample(self.clock.now())
+            if self._manual_back:
+                await self._abort(i, n, target, {"manual": True})
+                return
+            manual = self._manual_advance
+            self._manual_advance = False
+            if i == n and self.analysis_enabled and not manual:
+                held = 0.0
+                while self.error_test().verdict == CONTINUE and held < self.max_hold_s and not self._manual_back:
+                    await self.clock.sleep(0.25)
+                    held += 0.25
             analysis_dict: dict[str, Any] = {}
             passed = True
             if self.analysis_enabled:
-                analysis = canary_analysis(
-                    self._stats("canary"),
-                    self.baseline,
-                    min_success_ratio=self.min_success_ratio,
-                    max_latency_ratio=self.max_latency_ratio,
-                    latency_floor_ms=self.latency_floor_ms,
-                )
-                analysis_dict = {
-                    **analysis.to_dict(),
-                    "canary_requests": self._stats("canary").requests,
-                    "stable_requests": self.baseline.requests,
-                    "canary_p95_ms": round(self._stats("canary").p95(), 3),
-                    "stable_p95_ms": round(self.baseline.p95(), 3),
-                }
+                analysis = self._analysis(with_latency=True)
+                errors = self.error_test()
+                if i == n and errors.verdict == CONTINUE and errors.rate > errors.limit:
+                    analysis.measurements[0]["passed"] = False  # undecided at the cap: the estimate decides
+                analysis_dict = self._analysis_dict(analysis)
                 passed = analysis.passed or manual
                 if not analysis.passed:
                     self.failed_analysis = analysis
@@ -415,12 +481,16 @@ class CanaryRollout(_Rollout):
             if not passed and self.abort_enabled:
                 await self._abort(i, n, target, analysis_dict)
                 return
+            self.analysis = analysis_dict
             self._log(i, n, target, "canary", analysis_dict, "promote" if i == n else "advance")
         self.status = "promoting"
-        self.promoted_at = self.decided_at = self.clock.now()
+        self.decided_at = self.clock.now()
         self.publish_state()
-        await self.promote()
-        self.status = "promoted"
+        if await self.promote():
+            self.status = "promoted"
+            self.promoted_at = self.clock.now()
+        else:
+            self.status = "full traffic, not promoted"  # promotion switched off: the old stay
         self.publish_state()
 
     async def _abort(self, step: int, steps: int, target: float, analysis: dict[str, Any]) -> None:
@@ -431,3 +501,6 @@ class CanaryRollout(_Rollout):
         self._log(step, steps, target, "canary", analysis, "abort")
         self.publish_state()
         await self.remove_canary()
+
+
+__all__ = ["ACCEPT", "CONTINUE", "REJECT", "Analysis", "BlueGreenRollout", "CanaryRollout", "PoolStats"]
