@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -210,6 +211,7 @@ class SwarmApp(App[int]):
         self._dead: set[str] = set()
         self.notes_seen: list[str] = []
         self.crash_log: Path | None = None
+        self.crash_message = ""
         self._theme_names: list[str] = []
         self.themes_loaded = self.options.themes or load_themes()
         if self.options.stable:
@@ -407,6 +409,12 @@ class SwarmApp(App[int]):
             return
         self._agent_ids = [a.id for a in snap.agents]
         self._dead = {a.id for a in snap.agents if a.state in ("failed", "stopped")}
+        gone = self.selected_agent is not None and snap.topology is not None
+        if gone and self.selected_agent not in snap.topology.nodes:  # type: ignore[union-attr]
+            # The selected agent left the swarm (stopped, replaced): select a live one instead.
+            live_ids = [i for i in self._agent_ids if i not in self._dead]
+            if live_ids:
+                self.selected_agent = live_ids[0]
         table = self.w_agents
         if table.display:
             table.show(table_rows(snap.agents, self.selected_agent), snap.t, self.selected_agent)
@@ -429,7 +437,7 @@ class SwarmApp(App[int]):
         paths = self.session.journal_paths
         return Path(paths[-1]) if paths else None
 
-    def notify(self, message: str, **kwargs: Any) -> None:  # type: ignore[override]
+    def notify(self, message: str, **kwargs: Any) -> None:
         """Every notification is also kept in ``notes_seen``: what the user was told, in order."""
         self.notes_seen.append(message)
         super().notify(message, **kwargs)
@@ -438,7 +446,7 @@ class SwarmApp(App[int]):
         """Confirm an action with a notification; a command that changes the run (``log``) is
         also a line in the events, so the log tells what was done to the run and when."""
         if toast:
-            self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
+            self.notify(text, severity=severity, timeout=4)
         if log:
             t = self.snapshot.t if self.snapshot else 0.0
             self.w_events.add([EventLine(0, t, "you", text)])
@@ -724,12 +732,20 @@ class SwarmApp(App[int]):
         file with the traceback (sandboxes are stopped by on_unmount, as on every exit)."""
         if self.crash_log is None:
             self.crash_log = write_crash_log(error, self.scenario_id or "")
-            self._exit_renderables.append(Text(crash_line(error, self.crash_log), style="bold red"))
+            self.crash_message = crash_line(error, self.crash_log)
         if self._exception is None:
             self._exception = error
             self._exception_event.set()
         self._return_code = EXIT_INTERNAL
         self._close_messages_no_wait()
+
+    def _print_error_renderables(self) -> None:
+        super()._print_error_renderables()
+        if self.crash_message:
+            # Printed plainly, once the terminal is back: one line whatever its width (Rich would
+            # wrap it, and a path cut in two is no use).
+            print(self.crash_message, file=sys.stderr, flush=True)
+            self.crash_message = ""
 
 
 class ReplayApp(SwarmApp):

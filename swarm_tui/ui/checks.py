@@ -88,7 +88,8 @@ def key_figures(snap: Snapshot) -> list[tuple[str, str]]:
     agents = snap.agents
     tasks = sum(a.tasks for a in agents)
     errors = sum(a.errors for a in agents)
-    out = [("scenario time", figure(round(snap.t, 2), " s")), ("agents", count(len(agents)))]
+    live = sum(1 for a in agents if a.state in ("healthy", "degraded"))
+    out = [("scenario time", figure(round(snap.t, 2), " s")), ("agents", f"{count(live)} live at the end")]
     if tasks:
         out.append(("tasks", count(tasks)))
         out.append(("errors", f"{count(errors)} ({errors / tasks:.1%})"))
@@ -127,10 +128,10 @@ def end_of_run(snap: Snapshot, journal: Path | None) -> RunEnd:
         text.append("\njournal: ", style="dim")
         text.append(str(journal))
         text.append("\nexport: ", style="dim")
-        text.append(f"swarm-tui report {journal} --export results.json")
-        text.append("  (.json .md .xml .csv)", style="dim")
+        text.append("swarm-tui report JOURNAL --export results.json")
+        text.append(" (or .md .xml .csv)", style="dim")
         text.append("\nreplay: ", style="dim")
-        text.append(f"swarm-tui replay {journal}")
+        text.append("swarm-tui replay JOURNAL")
     text.append("\nctrl+r runs it again · o picks another", style="dim")
     return RunEnd(verdict, text)
 

@@ -66,7 +66,8 @@ def measurement_text(m: dict[str, Any]) -> Text:
         text.append(f" [{figure(low)}, {figure(high)}]", style="")
     threshold = _num(m.get("threshold"))
     if threshold is not None:
-        text.append(f" {OPS.get(str(m.get('op', '')), str(m.get('op', '')))} {figure(threshold)}", style="dim")
+        op = str(m.get("op", ""))
+        text.append(f" {OPS.get(op, op)} {figure(threshold)}", style="dim")
     n = m.get("n")
     if isinstance(n, int):
         text.append(f" (n={n})", style="dim")

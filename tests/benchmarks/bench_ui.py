@@ -26,9 +26,9 @@ import psutil
 
 
 def bench_topology() -> None:
+    from swarm_tui.engine.live import TopologyView
     from textual.app import App
 
-    from swarm_tui.engine.live import TopologyView
     from swarm_tui.ui.themes import SWARM_VARIABLES
     from swarm_tui.ui.topology import TopologyWidget
 

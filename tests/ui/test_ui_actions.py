@@ -9,8 +9,8 @@ import pytest
 from ui_helpers import agents, app_for, events, finish, live, notes, settle, step, wait_for
 
 from swarm_tui.ui.app import ACTIONS, SwarmApp
-from swarm_tui.ui.table import AgentsTable
 from swarm_tui.ui.screens import FaultMenu, HelpScreen, ScenarioPicker
+from swarm_tui.ui.table import AgentsTable
 from swarm_tui.ui.topology import TopologyWidget
 
 
