@@ -184,6 +184,14 @@ async def test_counts_are_integers_and_observed_values_are_rounded() -> None:
         assert f"{float(recovery.observed):.3g}" in text  # ... reads 2.28
 
 
+async def test_a_closing_breaker_does_not_repeat_the_figures_that_opened_it() -> None:
+    app = app_for("ring.circuit-breaker", pause_at=30.0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        closed = [e for e in events(app) if e.startswith("breaker") and e.endswith(("CLOSED", "succeeded)"))]
+        assert closed and not any("calls failed" in e for e in closed), closed
+
+
 async def test_columns_without_data_are_hidden_and_constant_figures_said_once() -> None:
     app = app_for("mesh.failover", pause_at=5.0)
     async with app.run_test(size=(160, 48)) as pilot:
