@@ -404,6 +404,27 @@ def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
 
 
 @cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True, help="Port to listen on.")
+@click.option("--scenario", "scenario_id", metavar="ID", help="Start this scenario in every browser session.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the market and the mock sandboxes.")
+@click.option("--theme", metavar="NAME", help=THEMES_HELP)
+def serve(host: str, port: int, scenario_id: str | None, seed: int, theme: str | None) -> None:
+    """Serve the dashboard in a browser (textual-serve): each tab gets its own dashboard."""
+    from swarm_tui.patterns.catalogue import load_catalogue
+    from swarm_tui.ui.serve import ServeError, serve_dashboard
+
+    if scenario_id is not None and scenario_id not in load_catalogue():
+        raise _fail(f"unknown scenario {scenario_id!r} (see `swarm-tui patterns`)")
+    SHUTDOWN.restore()  # the server stops on SIGINT and SIGTERM itself
+    try:
+        code = serve_dashboard(host, port, scenario_id, seed, theme)
+    except ServeError as exc:
+        raise _fail(str(exc)) from None
+    sys.exit(code)
+
+
+@cli.command()
 @click.option("--yes", is_flag=True, help="Kill what is found (otherwise only list it).")
 @click.option(
     "--where",

@@ -89,6 +89,11 @@ def agents(app: SwarmApp) -> dict[str, str]:
     return {a.id: a.state.value for a in ctx.swarm.agents.values()}
 
 
+def notes(app: SwarmApp) -> list[str]:
+    """The notifications shown so far (still on screen or not)."""
+    return list(app.notes_seen)
+
+
 def events(app: SwarmApp) -> list[str]:
     from swarm_tui.ui.panels import EventsPanel
 

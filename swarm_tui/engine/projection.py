@@ -257,6 +257,9 @@ class SwarmProjection:
             return  # routine: counted in the charts and the table, not a line in the log
         try:
             text = event.describe()
+            if isinstance(event, BreakerTransition) and str(event.new).upper() == "CLOSED":
+                # The failure figures describe the window that opened the breaker: stale here.
+                text = f"breaker {event.breaker}: {event.old} -> {event.new} (the probes succeeded)"
         except (TypeError, ValueError, AttributeError, KeyError, IndexError):
             text = event.kind  # a damaged line from a journal still shows
         self.line_seq += 1

@@ -342,6 +342,10 @@ class LiveRun:
             return f"no agent {agent_id}"
         if not agent.live and agent.state.value != "starting":
             return f"{agent_id} is {agent.state.value}: faults go to live agents"
+        crashed = next((t for t, f, target in ctx.injected if target == agent_id and f.kind == "crash"), None)
+        if crashed is not None:
+            # A mock crash is silent: the agent still looks healthy until the detector notices.
+            return f"{agent_id} was crashed at t={crashed:.1f}s: it is dead, waiting to be detected"
         settings = {**MANUAL_FAULTS.get(kind, {}), **params}
         duration = settings.pop("duration", None)
         fault = Fault(kind, target=agent_id, duration=duration, params=settings)
@@ -395,6 +399,13 @@ class LiveRun:
         swarm = self._swarm()
         if swarm is None:
             return "nothing is running yet"
+        scaler = self.ctx.controls.autoscaler if self.ctx is not None else None
+        if scaler is not None:
+            # The autoscaler would undo a change by hand at its next decision: say so, do nothing.
+            return (
+                f"the autoscaler sizes this swarm ({scaler.metric}, {scaler.min_replicas}..{scaler.max_replicas}"
+                " agents): scaling by hand is off while it runs"
+            )
         roles = [a.role for a in swarm.members() if a.role not in ("hub", "standby", "coordinator")]
         if not roles:
             return "no scalable agents"

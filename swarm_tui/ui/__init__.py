@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from swarm_tui.results.journal import Journal
     from swarm_tui.session.run import RunSession
+    from swarm_tui.ui.app import SwarmApp
     from swarm_tui.ui.themes import ThemeLoad
 
 
@@ -52,7 +53,7 @@ def run_dashboard(
     finally:
         for journal in session.journal_paths:
             print(f"journal: {journal}", file=sys.stderr)
-    return int(result or 0)
+    return exit_code(app, result)
 
 
 def run_replay(
@@ -81,6 +82,13 @@ def run_replay(
     finally:
         for note in replay.notes:  # after the dashboard, so they stay on the terminal
             print(f"note: {note}", file=sys.stderr)
+    return exit_code(app, result)
+
+
+def exit_code(app: SwarmApp, result: int | None) -> int:
+    """The app's own code when it failed (an exception in the UI: 70), else what it exited with."""
+    if app.return_code:
+        return int(app.return_code)
     return int(result or 0)
 
 

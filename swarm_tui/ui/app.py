@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -32,22 +34,23 @@ from swarm_tui.results.journal import JournalWriter
 from swarm_tui.session.live import LiveRun
 from swarm_tui.session.replay import READ_ONLY, ReplayRun
 from swarm_tui.session.run import RunSession, SessionError
+from swarm_tui.ui.checks import ChecksPanel, EndPanel
+from swarm_tui.ui.crash import EXIT_INTERNAL, crash_line, write_crash_log
 from swarm_tui.ui.panels import (
     CONTROLS,
     REPLAY_CONTROLS,
     VIEWS,
-    AgentsTable,
     ChartsPanel,
-    ChecksPanel,
     ControlBar,
     EventsPanel,
     HeaderBar,
-    RolloutPanel,
     ViewTabs,
 )
+from swarm_tui.ui.rollout import RolloutPanel
 from swarm_tui.ui.screens import FaultMenu, HelpScreen, PickerEntry, ScenarioPicker
+from swarm_tui.ui.table import AgentsTable, folded_text
 from swarm_tui.ui.themes import DEFAULT_THEME, ThemeLoad, load_themes
-from swarm_tui.ui.topology import TopologyWidget
+from swarm_tui.ui.topology import STATE_GLYPH, TopologyWidget
 
 COMPACT_WIDTH, COMPACT_HEIGHT = 110, 32
 
@@ -69,6 +72,7 @@ ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("scale_up", "plus", "+1", "Scale up by one agent"),
     ("scale_down", "minus", "-1", "Scale down by one agent"),
     ("theme", "t", "Theme", "Next theme"),
+    ("legend", "l", "Legend", "Show or hide the legend (states, versions, links)"),
     ("view", "v", "View", "Next panel (compact layout)"),
     ("filter", "slash", "Filter", "Filter the events"),
     ("help", "question_mark", "Help", "Help: every key"),
@@ -101,6 +105,19 @@ REPLAY_ACTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("seek_end", "dollar_sign", "End", "Replay: go to the end"),
 )
 BINDING_IDS = {a[0] for a in ACTIONS} | {a[0] for a in REPLAY_ACTIONS}
+# The footer shows these, in this order; help and quit first, so a narrow terminal keeps them.
+FOOTER = ("help", "quit", "pause", "speed", "crash", "faults", "pick", "promote", "rollback", "view", "theme")
+REPLAY_FOOTER = ("help", "quit", "pause", "seek_back", "seek_forward", "speed", "view")
+
+
+def footer_bindings(actions: tuple[tuple[str, str, str, str], ...], shown: tuple[str, ...]) -> list[BindingType]:
+    """The bindings of ``actions``; those in ``shown`` first and in its order, shown in the footer."""
+    by_id = {a[0]: a for a in actions}
+    ordered = [by_id[i] for i in shown if i in by_id] + [a for a in actions if a[0] not in shown]
+    return [
+        Binding(key, action, label, id=action, tooltip=desc, show=action in shown)
+        for action, key, label, desc in ordered
+    ]
 
 
 TABLE_LIMIT = 300
@@ -166,18 +183,7 @@ class SwarmApp(App[int]):
     TITLE = "swarm-tui"
     ALL_ACTIONS = ACTIONS  # what the help and the command palette list
     CONTROLS: ClassVar[tuple[tuple[str, str], ...]] = CONTROLS  # the buttons of the control bar
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding(
-            key,
-            action,
-            label,
-            id=action,
-            tooltip=desc,
-            show=action
-            in ("pause", "speed", "crash", "faults", "promote", "rollback", "pick", "theme", "help", "quit"),
-        )
-        for action, key, label, desc in ACTIONS
-    ]
+    BINDINGS: ClassVar[list[BindingType]] = footer_bindings(ACTIONS, FOOTER)
 
     selected_agent: reactive[str | None] = reactive(None)
 
@@ -202,6 +208,10 @@ class SwarmApp(App[int]):
         self._view = "topology"
         self._compact = False
         self._agent_ids: list[str] = []
+        self._dead: set[str] = set()
+        self.notes_seen: list[str] = []
+        self.crash_log: Path | None = None
+        self.crash_message = ""
         self._theme_names: list[str] = []
         self.themes_loaded = self.options.themes or load_themes()
         if self.options.stable:
@@ -226,7 +236,7 @@ class SwarmApp(App[int]):
                 table.border_title = "agents"
                 yield table
             with Vertical(id="right"):
-                checks = VerticalScroll(ChecksPanel(id="checks-panel"), id="checks")
+                checks = VerticalScroll(EndPanel(id="end"), ChecksPanel(id="checks-panel"), id="checks")
                 checks.border_title = "checks"
                 yield checks
                 rollout = RolloutPanel(id="rollout")
@@ -238,7 +248,7 @@ class SwarmApp(App[int]):
         events = EventsPanel(id="events")
         events.border_title = "events"
         yield events
-        yield Footer()
+        yield Footer(id="footer")
 
     def _on_signal(self, signum: int) -> None:
         """SIGTERM, or the terminal closing (SIGHUP): leave as after `q`, sandboxes killed on unmount."""
@@ -258,6 +268,8 @@ class SwarmApp(App[int]):
         self.w_charts = self.query_one(ChartsPanel)
         self.w_rollout = self.query_one(RolloutPanel)
         self.w_checks = self.query_one(ChecksPanel)
+        self.w_end = self.query_one(EndPanel)
+        self.w_footer = self.query_one(Footer)
         self.w_tabs = self.query_one(ViewTabs)
         self.w_main = self.screen
         for theme in self.themes_loaded.themes.values():
@@ -346,7 +358,8 @@ class SwarmApp(App[int]):
         self._event_seq = 0
         self.selected_agent = None
         self.w_events.reset()
-        self._note(f"started {scenario_id} on {session.backend} (seed {session.seed})", toast=not opts.stable)
+        self.w_end.show(None, None)
+        self._note(f"started {scenario_id} on {session.backend} (seed {session.seed})", toast=not opts.stable, log=True)
 
     def _open_journal(self, run_id: str, scenario_id: str) -> JournalWriter | None:
         """Every dashboard run is journaled too (``swarm-tui report``/``replay`` read it back)."""
@@ -395,15 +408,17 @@ class SwarmApp(App[int]):
         if live is None or snap is None:
             return
         self._agent_ids = [a.id for a in snap.agents]
+        self._dead = {a.id for a in snap.agents if a.state in ("failed", "stopped")}
+        gone = self.selected_agent is not None and snap.topology is not None
+        if gone and self.selected_agent not in snap.topology.nodes:  # type: ignore[union-attr]
+            # The selected agent left the swarm (stopped, replaced): select a live one instead.
+            live_ids = [i for i in self._agent_ids if i not in self._dead]
+            if live_ids:
+                self.selected_agent = live_ids[0]
         table = self.w_agents
         if table.display:
             table.show(table_rows(snap.agents, self.selected_agent), snap.t, self.selected_agent)
-            shown = min(len(snap.agents), TABLE_LIMIT)
-            table.border_title = (
-                f"agents · {shown} of {len(snap.agents)} (unwell first; pick others in the topology)"
-                if len(snap.agents) > TABLE_LIMIT
-                else f"agents · {len(snap.agents)}"
-            )
+            table.border_title = agents_title(snap.agents, table.folded)
         lines = live.events_since(self._event_seq)
         if lines:
             self._event_seq = lines[-1].seq
@@ -414,13 +429,38 @@ class SwarmApp(App[int]):
         if not self._compact:
             rollout.display = snap.rollout is not None
         self.w_checks.show(snap.checks, snap.checks_final)
+        self.w_end.show(snap, self.journal_of_run())
+        self.query_one("#checks").border_title = "end of run · checks" if self.w_end.display else "checks"
 
-    def _note(self, text: str, severity: str = "information", *, toast: bool = True) -> None:
-        """Confirm an action: a notification and a line in the events."""
+    def journal_of_run(self) -> Path | None:
+        """The journal of the run on screen (the newest the session opened)."""
+        paths = self.session.journal_paths
+        return Path(paths[-1]) if paths else None
+
+    def notify(self, message: str, **kwargs: Any) -> None:
+        """Every notification is also kept in ``notes_seen``: what the user was told, in order."""
+        self.notes_seen.append(message)
+        super().notify(message, **kwargs)
+
+    def _note(self, text: str, severity: str = "information", *, toast: bool = True, log: bool = False) -> None:
+        """Confirm an action with a notification; a command that changes the run (``log``) is
+        also a line in the events, so the log tells what was done to the run and when."""
         if toast:
-            self.notify(text, severity=severity, timeout=4)  # type: ignore[arg-type]
-        t = self.snapshot.t if self.snapshot else 0.0
-        self.w_events.add([EventLine(0, t, "action", text)])
+            self.notify(text, severity=severity, timeout=4)
+        if log:
+            t = self.snapshot.t if self.snapshot else 0.0
+            self.w_events.add([EventLine(0, t, "you", text)])
+
+    def _answer(self, text: str, done: bool) -> None:
+        """What a run command answered: done (a line in the events too), or refused (a warning)."""
+        if done:
+            self._command(text)
+        else:
+            self._note(text, "warning")
+
+    def _command(self, text: str, severity: str = "information") -> None:
+        """The answer to a command that changes the run: a notification and a line in the events."""
+        self._note(text, severity, log=True)
 
     # -- selection ------------------------------------------------------------------------------------
     def watch_selected_agent(self, old: str | None, new: str | None) -> None:
@@ -436,13 +476,18 @@ class SwarmApp(App[int]):
         self.selected_agent = event.agent_id
 
     def _step_agent(self, delta: int) -> None:
+        """Select the next (or previous) agent that is still alive: dead ones are skipped."""
         ids = self._agent_ids
         if not ids:
             self._note("no agents yet", "warning")
             return
-        i = ids.index(self.selected_agent) if self.selected_agent in ids else -1
-        self.selected_agent = ids[(i + delta) % len(ids)]
-        self._note(f"selected {self.selected_agent}")
+        i = ids.index(self.selected_agent) if self.selected_agent in ids else (-1 if delta > 0 else 0)
+        for step in range(1, len(ids) + 1):
+            candidate = ids[(i + delta * step) % len(ids)]
+            if candidate not in self._dead:
+                self.selected_agent = candidate
+                return
+        self._note("no live agent to select", "warning")
 
     # -- layout ----------------------------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:
@@ -453,29 +498,32 @@ class SwarmApp(App[int]):
             return  # a resize before the widgets are mounted: on_mount applies the layout
         compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
         self._compact = compact
-        self.w_main.set_class(compact, "-compact")
-        tabs = self.w_tabs
-        tabs.display = compact
-        boxes = {
-            "topology": "#topology",
-            "agents": "#agents",
-            "events": "#events",
-            "charts": "#charts",
-            "checks": "#right",
-        }
+        main = self.w_main
+        main.set_class(compact, "-compact")
+        self.w_tabs.display = compact
+        # Narrow: no button bar (every action is a key, listed by ?, and a palette command) and
+        # a compact footer without the palette hint, so that ? and q always fit.
+        main.query_one("#controls").display = not compact
+        self.w_footer.compact = compact
+        self.w_footer.show_command_palette = not compact
         if not compact:
-            for selector in ("#topology", "#agents", "#events", "#right", "#left", "#charts", "#checks", "#rollout"):
-                self.w_main.query_one(selector).display = True
+            for selector in ("#main", "#topology", "#agents", "#events", "#right", "#left", "#charts", "#checks"):
+                main.query_one(selector).display = True
+            main.query_one("#rollout").display = self.snapshot is None or self.snapshot.rollout is not None
             return
-        tabs.show(self._view)
-        self.w_main.query_one("#left").display = self._view in ("topology", "agents")
-        self.w_main.query_one("#right").display = self._view in ("charts", "checks")
-        for key, selector in boxes.items():
-            if key in ("topology", "agents", "events"):
-                self.w_main.query_one(selector).display = key == self._view
-        self.w_main.query_one("#charts").display = self._view == "charts"
-        self.w_main.query_one("#checks").display = self._view == "checks"
-        self.w_main.query_one("#rollout").display = self._view == "checks"
+        view = self._view
+        self.w_tabs.show(view)
+        main.query_one("#main").display = view != "events"  # the events take the whole screen
+        main.query_one("#events").display = view == "events"
+        main.query_one("#left").display = view in ("topology", "agents")
+        main.query_one("#right").display = view in ("charts", "checks")
+        main.query_one("#topology").display = view == "topology"
+        main.query_one("#agents").display = view == "agents"
+        main.query_one("#charts").display = view == "charts"
+        main.query_one("#checks").display = view == "checks"
+        main.query_one("#rollout").display = (
+            view == "checks" and self.snapshot is not None and self.snapshot.rollout is not None
+        )
 
     # -- actions ---------------------------------------------------------------------------------------
     def _need_live(self) -> LiveRun | ReplayRun | None:
@@ -495,7 +543,8 @@ class SwarmApp(App[int]):
     def action_pause(self) -> None:
         live = self._need_live()
         if live is not None:
-            self._note(live.toggle_pause())
+            message = live.toggle_pause()
+            self._answer(message, message in ("paused", "resumed"))
 
     def action_restart(self) -> None:
         if self.scenario_id is None:
@@ -510,7 +559,10 @@ class SwarmApp(App[int]):
         if not live.virtual:
             self._note("real backends run on wall time: speed is 1x", "warning")
             return
-        self._note(f"speed {live.next_speed():g}x")
+        if isinstance(live, LiveRun) and live.ended:
+            self._note(f"the scenario has ended ({live.status}): restart it with ctrl+r", "warning")
+            return
+        self._command(f"speed {live.next_speed():g}x")
 
     def action_pick(self) -> None:
         def chosen(scenario_id: str | None) -> None:
@@ -532,13 +584,14 @@ class SwarmApp(App[int]):
         if live is None:
             return
         if kind == "partition":
-            self._note(live.partition())
+            message = live.partition()
+            self._answer(message, message.startswith("swarm partitioned"))
             return
         if self.selected_agent is None:
             self._note("select an agent first (n, or click one)", "warning")
             return
         message = live.inject(self.selected_agent, kind)
-        self._note(message, "warning" if "injected" in message else "error")
+        self._answer(message, " injected into " in message)
 
     def action_crash(self) -> None:
         self.inject("crash")
@@ -556,22 +609,26 @@ class SwarmApp(App[int]):
     def action_promote(self) -> None:
         live = self._need_live()
         if live is not None:
-            self._note(live.promote())
+            message = live.promote()
+            self._answer(message, "requested" in message)
 
     def action_rollback(self) -> None:
         live = self._need_live()
         if live is not None:
-            self._note(live.rollback())
+            message = live.rollback()
+            self._answer(message, "requested" in message)
 
     def action_scale_up(self) -> None:
         live = self._need_live()
         if live is not None:
-            self._note(live.scale(+1))
+            message = live.scale(+1)
+            self._answer(message, message.startswith("scaling"))
 
     def action_scale_down(self) -> None:
         live = self._need_live()
         if live is not None:
-            self._note(live.scale(-1))
+            message = live.scale(-1)
+            self._answer(message, message.startswith("scaling"))
 
     def action_theme(self) -> None:
         names = self._theme_names
@@ -585,14 +642,14 @@ class SwarmApp(App[int]):
             from swarm_tui.config.user import save_settings
 
             save_settings(theme=name)
-        self._note(f"theme {name}")
+        self.notify(f"theme {name}", timeout=3)
 
     def action_view(self) -> None:
         keys = [k for k, _ in VIEWS]
         self._view = keys[(keys.index(self._view) + 1) % len(keys)]
         self._apply_layout(self.size.width, self.size.height)
         if not self._compact:
-            self._note("all panels are shown in the wide layout")
+            self.notify("all panels are shown in the wide layout (v switches panels below 110x32)", timeout=3)
 
     def action_filter(self) -> None:
         if self._compact:
@@ -600,14 +657,45 @@ class SwarmApp(App[int]):
             self._apply_layout(self.size.width, self.size.height)
         self.w_main.query_one("#event-filter", Input).focus()
 
+    def usable_actions(self) -> tuple[tuple[str, str, str, str], ...]:
+        """The actions this dashboard carries out (a replay refuses those that change a run)."""
+        return self.ALL_ACTIONS
+
+    def key_of(self, action: str, default: str) -> str:
+        """How the key of ``action`` reads (``+``, ``/``, ``?``, ``^r``), after the user's keymap."""
+        keys = self.options.keymap.get(action, default)
+        return " ".join(self.get_key_display(Binding(k.strip(), action)) for k in keys.split(","))
+
     def action_help(self) -> None:
         from swarm_tui.config.user import config_dir
 
-        keymap = {**self.options.keymap}
-        rows = [(keymap.get(action, key), desc, action) for action, key, _label, desc in self.ALL_ACTIONS]
-        rows.append(("ctrl+p", "Command palette: every action by name", "command_palette"))
-        rows.append(("1-7", "In the fault menu: pick a fault", "fault_1..fault_7"))
-        self.push_screen(HelpScreen(rows, str(config_dir() / "config.toml")))
+        rows = [(self.key_of(action, key), desc, action) for action, key, _label, desc in self.usable_actions()]
+        rows.append(("^p", "Command palette: every action by name", "command_palette"))
+        if not isinstance(self, ReplayApp):
+            rows.append(("1-7", "In the fault menu: pick a fault", "fault_1..fault_7"))
+        rows.append(("escape", "Leave the events filter, close a window", "filter_leave"))
+        self.push_screen(HelpScreen(rows, str(config_dir() / "config.toml"), legend=legend_text()))
+
+    def action_legend(self) -> None:
+        shown = self.w_topology.toggle_legend()
+        self.notify("legend shown (l hides it)" if shown else "legend hidden (l shows it)", timeout=2)
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """Screenshots (the palette's Screenshot) go to the state directory's screenshots/ folder,
+        which is created: ~/Downloads may not exist."""
+        if path is None:
+            from swarm_tui.results.journal import state_dir
+
+            folder = state_dir() / "screenshots"
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                self.notify(f"cannot save a screenshot in {folder}: {exc.strerror}", severity="error")
+                return None
+            path = str(folder)
+        return super().deliver_screenshot(filename, path, time_format)
 
     async def action_quit(self) -> None:
         if self.live is not None:
@@ -623,18 +711,41 @@ class SwarmApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        for action, _key, _label, description in self.ALL_ACTIONS:
+        for action, key, _label, description in self.usable_actions():
             if action in ("quit",):
                 continue
             yield SystemCommand(
-                description, f"swarm-tui action ({action})", lambda a=action: self.call_later(self.run_action, a)
+                description, f"key {self.key_of(action, key)}", lambda a=action: self.call_later(self.run_action, a)
             )
-        for kind, description in FAULT_ACTIONS:
-            yield SystemCommand(description, "fault", lambda k=kind: self.inject(k))
+        if not isinstance(self, ReplayApp):
+            for kind, description in FAULT_ACTIONS:
+                yield SystemCommand(description, "from the fault menu (f)", lambda k=kind: self.inject(k))
         for name in self._theme_names:
-            yield SystemCommand(f"Theme: {name}", "switch the theme", lambda n=name: self.set_theme(n))
-        for entry in self.scenario_entries():
-            yield SystemCommand(f"Start {entry.id}", entry.summary, lambda s=entry.id: self.start_run(s))
+            yield SystemCommand(f"Theme: {name}", "switch the theme (t cycles)", lambda n=name: self.set_theme(n))
+        if not isinstance(self, ReplayApp):
+            for entry in self.scenario_entries():
+                yield SystemCommand(f"Start {entry.id}", entry.summary, lambda s=entry.id: self.start_run(s))
+
+    # -- when the dashboard itself fails --------------------------------------------------------------
+    def _handle_exception(self, error: Exception) -> None:
+        """Any exception in the UI ends the app: exit code 70, one line naming the error and a log
+        file with the traceback (sandboxes are stopped by on_unmount, as on every exit)."""
+        if self.crash_log is None:
+            self.crash_log = write_crash_log(error, self.scenario_id or "")
+            self.crash_message = crash_line(error, self.crash_log)
+        if self._exception is None:
+            self._exception = error
+            self._exception_event.set()
+        self._return_code = EXIT_INTERNAL
+        self._close_messages_no_wait()
+
+    def _print_error_renderables(self) -> None:
+        super()._print_error_renderables()
+        if self.crash_message:
+            # Printed plainly, once the terminal is back: one line whatever its width (Rich would
+            # wrap it, and a path cut in two is no use).
+            print(self.crash_message, file=sys.stderr, flush=True)
+            self.crash_message = ""
 
 
 class ReplayApp(SwarmApp):
@@ -713,6 +824,9 @@ class ReplayApp(SwarmApp):
         self.seek(self.replay.total)
 
     # -- read-only -------------------------------------------------------------------------------------
+    def usable_actions(self) -> tuple[tuple[str, str, str, str], ...]:
+        return tuple(a for a in self.ALL_ACTIONS if a[0] not in READ_ONLY_ACTIONS)
+
     def _refuse(self, what: str) -> None:
         self._note(f"{READ_ONLY}: {what} refused", "warning")
 
@@ -751,6 +865,31 @@ class ReplayApp(SwarmApp):
 
     def action_scale_down(self) -> None:
         self._refuse("scale down")
+
+
+def agents_title(rows: tuple[AgentRow, ...], folded: dict[str, float]) -> str:
+    """'agents · 4 live · 1 failed · 1 stopped': the count per state (the topology shows members)."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.state] = counts.get(row.state, 0) + 1
+    parts = [f"agents · {counts.pop('healthy', 0)} healthy"]
+    parts += [f"{n} {state}" for state, n in sorted(counts.items(), key=lambda kv: STATES_ORDER.get(kv[0], 9))]
+    if len(rows) > TABLE_LIMIT:
+        parts.append(f"table: {TABLE_LIMIT} of {len(rows)}, unwell first (pick others in the heatmap)")
+    extra = folded_text(folded)
+    if extra:
+        parts.append(extra)
+    return " · ".join(parts)
+
+
+STATES_ORDER = {s: i for i, s in enumerate(STATE_GLYPH)}
+
+
+def legend_text() -> Text:
+    """Glyphs of agent states, colors of versions, and how links and checks are drawn."""
+    from swarm_tui.ui.topology import legend_lines
+
+    return legend_lines()
 
 
 def make_app(options: DashboardOptions | None = None, **kwargs: Any) -> SwarmApp:

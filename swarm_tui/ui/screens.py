@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label, OptionList, Static
+from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 
@@ -23,11 +24,17 @@ class PickerEntry:
     source: str = ""  # a scenario file, for scenarios from --config
 
 
+# Modal windows dim the dashboard behind them (background: $background 25%) instead of blacking
+# it out: it stays readable.
+
+
 class ScenarioPicker(ModalScreen[str | None]):
-    """The patterns with their scenarios and a line each; scenario files appear too."""
+    """The patterns with their scenarios and a line each; scenario files appear too. Typing filters
+    the list (by id, pattern or summary); ↑/↓ and enter start one."""
 
     DEFAULT_CSS = """
-    ScenarioPicker { align: center middle; }
+    ScenarioPicker { align: center middle; background: $background 25%; }
+    ScenarioPicker Input { height: 1; border: none; margin: 0 0 1 0; background: $boost; }
     ScenarioPicker > Vertical { width: 90%; max-width: 120; height: 85%; border: thick $primary;
                                 background: $surface; padding: 0 1; }
     ScenarioPicker OptionList { height: 1fr; border: none; }
@@ -41,11 +48,15 @@ class ScenarioPicker(ModalScreen[str | None]):
         self.patterns = patterns
         self.current = current
 
-    def compose(self) -> ComposeResult:
-        options: list[Option | None] = []
+    def options_for(self, query: str) -> list[Option]:
+        """The list for what was typed: every word must appear in the id, pattern or summary."""
+        words = query.lower().split()
+        options: list[Option] = []
         groups: dict[str, list[PickerEntry]] = {}
         for entry in self.entries:
-            groups.setdefault(entry.pattern, []).append(entry)
+            haystack = f"{entry.id} {entry.pattern} {entry.summary} {entry.source}".lower()
+            if all(w in haystack for w in words):
+                groups.setdefault(entry.pattern, []).append(entry)
         order = list(self.patterns) + [p for p in groups if p not in self.patterns]
         for pattern in order:
             if pattern not in groups:
@@ -59,16 +70,52 @@ class ScenarioPicker(ModalScreen[str | None]):
                 if entry.source:
                     line.append(f"  ({entry.source})", style="dim italic")
                 options.append(Option(line, id=entry.id))
+        if not options:
+            options.append(Option(Text(f"no scenario matches {query!r}", style="dim"), disabled=True))
+        return options
+
+    def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Pick a scenario: ↑/↓ and enter to start it, escape to close")
-            yield OptionList(*options, id="picker-list")
+            yield Label("Pick a scenario: type to filter, ↑/↓ and enter to start it, escape to close")
+            yield Input(
+                placeholder="type to filter: an id, a pattern, a word of the summary", id="picker-filter", compact=True
+            )
+            yield OptionList(*self.options_for(""), id="picker-list")
 
     def on_mount(self) -> None:
         option_list = self.query_one(OptionList)
         if self.current is not None:
             with contextlib.suppress(Exception):
                 option_list.highlighted = option_list.get_option_index(self.current)
-        option_list.focus()
+        self.query_one(Input).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        option_list = self.query_one(OptionList)
+        option_list.clear_options()
+        option_list.add_options(self.options_for(event.value))
+        first = next(
+            (i for i in range(option_list.option_count) if not option_list.get_option_at_index(i).disabled), None
+        )
+        option_list.highlighted = first
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is not None:
+            option = option_list.get_option_at_index(option_list.highlighted)
+            if not option.disabled and option.id:
+                self.dismiss(option.id)
+
+    def on_key(self, event: events.Key) -> None:
+        # ↑/↓ move in the list while the filter keeps the focus (so typing goes on working).
+        if event.key in ("up", "down", "pageup", "pagedown") and self.focused is self.query_one(Input):
+            option_list = self.query_one(OptionList)
+            {
+                "up": option_list.action_cursor_up,
+                "down": option_list.action_cursor_down,
+                "pageup": option_list.action_page_up,
+                "pagedown": option_list.action_page_down,
+            }[event.key]()
+            event.stop()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
@@ -92,7 +139,7 @@ class FaultMenu(ModalScreen[str | None]):
     """Faults to inject into the selected agent (or the whole swarm, for a partition)."""
 
     DEFAULT_CSS = """
-    FaultMenu { align: center middle; }
+    FaultMenu { align: center middle; background: $background 25%; }
     FaultMenu > Vertical { width: 64; height: auto; border: thick $error; background: $surface; padding: 0 1; }
     FaultMenu Button { width: 100%; height: 1; border: none; margin: 0; }
     FaultMenu Label { width: 100%; margin-bottom: 1; }
@@ -131,16 +178,17 @@ class HelpScreen(ModalScreen[None]):
     """Every key, with its binding id (for remapping in config.toml)."""
 
     DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
+    HelpScreen { align: center middle; background: $background 25%; }
     HelpScreen > VerticalScroll { width: 90; max-width: 95%; height: 85%; border: thick $primary;
                                   background: $surface; padding: 0 1; }
     """
     BINDINGS = [Binding("escape,question_mark,q", "close", "Close", id="help_close")]
 
-    def __init__(self, rows: list[tuple[str, str, str]], config_path: str) -> None:
+    def __init__(self, rows: list[tuple[str, str, str]], config_path: str, legend: Text | None = None) -> None:
         super().__init__()
         self.rows = rows
         self.config_path = config_path
+        self.legend = legend
 
     def compose(self) -> ComposeResult:
         table = Table(title="Keys", title_justify="left", expand=True)
@@ -158,6 +206,8 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static(table)
             yield Static(note)
+            if self.legend is not None:
+                yield Static(Text.assemble(("\nLegend (l shows it on the topology)\n", "bold"), self.legend))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -46,7 +46,9 @@ SWARM_VARIABLES: dict[str, str] = {
     "version-blue": "#5c9dff",
     "version-green": "#4ec97a",
     "version-canary": "#ffd84d",
-    "edge": "#3a4653",
+    "edge": "#3a4653",  # panel borders
+    "link": "#8595a8",  # topology links: visible against the surface
+    "link-active": "#c8d6e5",  # a link that carried a message in the last second
     "message": "#7fdbff",
 }
 # Variables whose values are not colors but text styles (as are all of Textual's with "style" in the name:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.events import Click, Resize
 from textual.message import Message
 from textual.reactive import reactive
@@ -28,7 +29,8 @@ from swarm_tui.engine.projection import TopologyView
 from swarm_tui.engine.topology import HUB_ROLES
 
 HEATMAP_ABOVE = 150
-MESH_EDGES_UP_TO = 8
+MESH_ALL_UP_TO = 4  # a mesh this small draws every link; above, the selected agent's and busy ones
+MESH_BUSY_UP_TO = 40  # up to this many agents, links that carried a message just now are drawn
 LABELS_UP_TO = 40
 TRAVEL_S = 0.6  # how long a message dot takes along an edge
 
@@ -42,6 +44,7 @@ STATE_GLYPH = {
 }
 STATES = tuple(STATE_GLYPH)
 # The worst state wins when several agents share a heatmap cell.
+LOUD = ("failed", "degraded")  # states the heatmap draws as glyphs, so one in 10,000 stands out
 SEVERITY = {"failed": 5, "degraded": 4, "draining": 3, "starting": 2, "stopped": 1, "healthy": 0}
 
 
@@ -117,21 +120,36 @@ class Canvas:
         return out
 
 
+LEGEND_STATES = STATES
+VERSIONS = ("stable", "blue", "green", "canary")
+
+
+def legend_lines() -> Text:
+    """The legend as text (the help shows it; the topology draws the same on its canvas)."""
+    text = Text()
+    for state in LEGEND_STATES:
+        text.append(f"{STATE_GLYPH[state]} {state}  ")
+    text.append("\nversions (label color): " + " ".join(VERSIONS))
+    text.append("\nlinks: ⠒⠒ link · bright: carried a message in the last second · ⣿ the selected agent's")
+    text.append("\n       ╌×╌ broken (partition, open breaker) · • a message on its way · ring: → direction")
+    return text
+
+
 class TopologyWidget(Widget, can_focus=True):
-    """The swarm's topology: graph or heatmap."""
+    """The swarm's topology: graph or heatmap, with a legend (``l`` toggles it)."""
 
     COMPONENT_CLASSES = {
         *(f"topology--{s}" for s in STATES),
-        "topology--stable",
-        "topology--blue",
-        "topology--green",
-        "topology--canary",
+        *(f"topology--{v}" for v in VERSIONS),
         "topology--edge",
+        "topology--active",
+        "topology--linked",
         "topology--broken",
         "topology--message",
         "topology--selected",
         "topology--title",
         "topology--arrow",
+        "topology--legend",
     }
     DEFAULT_CSS = """
     TopologyWidget { height: 1fr; min-height: 8; }
@@ -145,12 +163,15 @@ class TopologyWidget(Widget, can_focus=True):
     TopologyWidget > .topology--blue { color: $version-blue; }
     TopologyWidget > .topology--green { color: $version-green; }
     TopologyWidget > .topology--canary { color: $version-canary; text-style: bold; }
-    TopologyWidget > .topology--edge { color: $edge; }
-    TopologyWidget > .topology--arrow { color: $edge; text-style: bold; }
-    TopologyWidget > .topology--broken { color: $state-failed; }
+    TopologyWidget > .topology--edge { color: $link; }
+    TopologyWidget > .topology--active { color: $link-active; }
+    TopologyWidget > .topology--linked { color: $accent; text-style: bold; }
+    TopologyWidget > .topology--arrow { color: $link-active; text-style: bold; }
+    TopologyWidget > .topology--broken { color: $state-failed; text-style: bold; }
     TopologyWidget > .topology--message { color: $message; text-style: bold; }
     TopologyWidget > .topology--selected { text-style: reverse bold; }
     TopologyWidget > .topology--title { color: $text-muted; }
+    TopologyWidget > .topology--legend { color: $text-muted; }
     """
 
     selected: reactive[str | None] = reactive(None, layout=False)
@@ -171,6 +192,8 @@ class TopologyWidget(Widget, can_focus=True):
         self._cells: dict[tuple[int, int], str] = {}
         self.mode = "graph"
         self.frames = 0
+        self.legend = True
+        self.edges_drawn: list[tuple[str, str, str]] = []  # (a, b, style): what the last frame drew
 
     # -- inputs ----------------------------------------------------------------------------------
     def show(self, view: TopologyView | None) -> None:
@@ -179,6 +202,13 @@ class TopologyWidget(Widget, can_focus=True):
         self.view = view
         self._dirty = True
         self.refresh()
+
+    def toggle_legend(self) -> bool:
+        """Show or hide the legend; returns whether it is shown now."""
+        self.legend = not self.legend
+        self._dirty = True
+        self.refresh()
+        return self.legend
 
     def watch_selected(self, old: str | None, new: str | None) -> None:
         self._dirty = True
@@ -213,6 +243,7 @@ class TopologyWidget(Widget, can_focus=True):
         self._dirty = False
         self.frames += 1
         self._positions, self._cells = {}, {}
+        self.edges_drawn = []
         if width <= 0 or height <= 0:
             self._strips = []
             return self._strips
@@ -229,9 +260,38 @@ class TopologyWidget(Widget, can_focus=True):
         else:
             self.mode = "graph"
             canvas = Canvas(width, height)
-            self._graph(view, canvas)
+            top = self._legend(canvas) if self.legend and height >= 12 else 0
+            self._graph(view, canvas, top)
             self._strips = canvas.strips(styles)
         return self._strips
+
+    def _legend(self, canvas: Canvas) -> int:
+        """Draw the legend on the top lines; returns how many lines it took."""
+        x = 0
+        for state in LEGEND_STATES:
+            canvas.put(x, 0, STATE_GLYPH[state], state)
+            canvas.text(x + 1, 0, f" {state}  ", "legend")
+            x += len(state) + 4
+        x = 0
+        canvas.text(x, 1, "version ", "legend")
+        x += 8
+        for version in VERSIONS:
+            canvas.text(x, 1, version, version)
+            x += len(version) + 1
+        canvas.text(x, 1, "· ", "legend")
+        x += 2
+        for sample, style, meaning in (
+            ("⠒⠒", "edge", " link "),
+            ("⠒⠒", "active", " busy "),
+            ("⣿⣿", "linked", " selected's "),
+            ("╌×", "broken", " broken "),
+            ("•", "message", " message"),
+        ):
+            canvas.text(x, 1, sample, style)
+            canvas.text(x + len(sample), 1, meaning, "legend")
+            x += len(sample) + len(meaning)
+        canvas.text(max(0, canvas.width - 9), 0, " l hides", "legend")
+        return 2
 
     # -- graph -----------------------------------------------------------------------------------------
     def _layout(self, view: TopologyView, width: int, height: int) -> dict[str, tuple[int, int]]:
@@ -271,15 +331,29 @@ class TopologyWidget(Widget, can_focus=True):
                 pos[node] = (max(0, x), min(height - 1, y))
         return pos
 
-    def _edges(self, view: TopologyView) -> Iterable[tuple[str, str]]:
+    def _edges(self, view: TopologyView, busy: set[frozenset[str]]) -> Iterable[tuple[str, str]]:
+        """The links to draw. A mesh of more than MESH_ALL_UP_TO agents draws only the selected
+        agent's links and those that carried a message just now: every link would be a hairball."""
         nodes = view.nodes
         n = len(nodes)
         if view.kind == "mesh":
-            if n <= MESH_EDGES_UP_TO:
+            if n <= MESH_ALL_UP_TO:
                 yield from ((a, b) for i, a in enumerate(nodes) for b in nodes[i + 1 :])
-            elif self.selected in nodes:
-                # A large mesh is all links: draw only the selected agent's.
-                yield from ((self.selected, b) for b in nodes if b != self.selected)
+                return
+            drawn: set[frozenset[str]] = set()
+            if self.selected in nodes:
+                for b in nodes:
+                    if b != self.selected:
+                        drawn.add(frozenset((self.selected, b)))
+                        yield self.selected, b
+            if n <= MESH_BUSY_UP_TO:
+                for pair in busy:
+                    if pair not in drawn and len(pair) == 2:
+                        a, b = sorted(pair)
+                        yield a, b
+            for a, b in view.broken:
+                if frozenset((a, b)) not in drawn and a in nodes and b in nodes:
+                    yield a, b
         elif view.kind == "ring":
             if n == 2:
                 yield nodes[0], nodes[1]
@@ -300,59 +374,82 @@ class TopologyWidget(Widget, can_focus=True):
             return ga is not None and gb is not None and ga != gb
         return False
 
-    def _graph(self, view: TopologyView, canvas: Canvas) -> None:
+    def _graph(self, view: TopologyView, canvas: Canvas, top: int = 0) -> None:
         width, height = canvas.width, canvas.height
-        pos = self._layout(view, width, height - 1)
+        pos = {k: (x, y + top) for k, (x, y) in self._layout(view, width, height - 1 - top).items()}
         self._positions = pos
-        # Edges on a braille canvas: 2x4 dots per cell, so lines look straight at any angle.
+        show_labels = len(view.nodes) <= LABELS_UP_TO
+        # Cells that links keep clear of: every node, its label and a cell either side, so no
+        # link pokes through a label or trails past a node.
+        labels: dict[str, tuple[int, str]] = {}
+        reserved: set[tuple[int, int]] = set()
+        for node in view.nodes:
+            x, y = pos[node]
+            reserved.add((x, y))
+            if show_labels or node == self.selected:
+                text = f" {node}"
+                lx = x + 1 if x + 1 + len(text) <= width else max(0, x - len(text))
+                labels[node] = (lx, text)
+                reserved.update((cx, y) for cx in range(lx - 1, lx + len(text) + 1))
+        busy = {frozenset((src, dst)) for src, dst, _age in view.messages if src in pos and dst in pos}
+        # Links on a braille canvas: 2x4 dots per cell, so lines look straight at any angle.
+        rank = {"edge": 0, "active": 1, "linked": 2, "broken": 3}
         dots: dict[tuple[int, int], int] = {}
         dot_keys: dict[tuple[int, int], str] = {}
-        arrows: list[tuple[int, int, str]] = []
-        for a, b in self._edges(view):
+        arrows: list[tuple[int, int, str, str]] = []
+        for a, b in self._edges(view, busy):
             (x0, y0), (x1, y1) = pos[a], pos[b]
             broken = self._broken(view, a, b)
+            if broken:
+                style = "broken"
+            elif self.selected in (a, b):
+                style = "linked"
+            elif frozenset((a, b)) in busy:
+                style = "active"
+            else:
+                style = "edge"
+            self.edges_drawn.append((a, b, style))
             sub = _line(2 * x0 + 1, 4 * y0 + 2, 2 * x1 + 1, 4 * y1 + 2)
             for i, (sx, sy) in enumerate(sub):
                 if broken and (i // 3) % 2:
                     continue  # a dashed line for a broken link
                 cell = (sx // 2, sy // 4)
+                if cell in reserved:
+                    continue
                 dots[cell] = dots.get(cell, 0) | BRAILLE_BITS[(sx % 2, sy % 4)]
-                if broken or dot_keys.get(cell) != "broken":
-                    dot_keys[cell] = "broken" if broken else "edge"
+                if rank[style] >= rank.get(dot_keys.get(cell, "edge"), 0):
+                    dot_keys[cell] = style
+            mx, my = (x0 + x1) // 2, (y0 + y1) // 2
             if broken:
-                mx, my = (x0 + x1) // 2, (y0 + y1) // 2
-                arrows.append((mx, my, "×"))
+                arrows.append((mx, my, "×", "broken"))
             elif view.kind == "ring":
-                arrows.append(((x0 + x1) // 2, (y0 + y1) // 2, _arrow(x1 - x0, y1 - y0)))
+                arrows.append((mx, my, _arrow(x1 - x0, y1 - y0), "linked" if style == "linked" else "arrow"))
         for (cx, cy), bits in dots.items():
             canvas.put(cx, cy, chr(0x2800 + bits), dot_keys[(cx, cy)])
-        for x, y, char in arrows:
-            canvas.put(x, y, char, "broken" if char == "×" else "arrow")
+        for x, y, char, style in arrows:
+            if (x, y) not in reserved:
+                canvas.put(x, y, char, style)
         for src, dst, age in view.messages:
             if src not in pos or dst not in pos or age > TRAVEL_S:
                 continue
             (x0, y0), (x1, y1) = pos[src], pos[dst]
             cells = _line(x0, y0, x1, y1)
             x, y = cells[min(len(cells) - 1, max(0, round(age / TRAVEL_S * (len(cells) - 1))))]
-            if (x, y) not in (pos[src], pos[dst]):
+            if (x, y) not in reserved:
                 canvas.put(x, y, "•", "message")
-        show_labels = len(view.nodes) <= LABELS_UP_TO
         for node, state, pool in zip(view.nodes, view.states, view.pools, strict=True):
             x, y = pos[node]
             selected = node == self.selected
             canvas.put(x, y, STATE_GLYPH.get(state, "?"), "selected" if selected else state)
             self._cells[(x, y)] = node
-            if show_labels or selected:
-                text = f" {node}"
-                lx = x + 1 if x + 1 + len(text) <= width else max(0, x - len(text))
-                canvas.text(
-                    lx, y, text, "selected" if selected else (pool if pool in ("blue", "green", "canary") else "stable")
-                )
+            if node in labels:
+                lx, text = labels[node]
+                canvas.text(lx, y, text, "selected" if selected else (pool if pool in VERSIONS else "stable"))
                 for i in range(len(text)):
                     self._cells[(lx + i, y)] = node
         title = f" {view.kind} · {len(view.nodes)} agents"
-        if view.kind == "mesh" and len(view.nodes) > MESH_EDGES_UP_TO:
-            title += " · every agent linked to every other (only the selected agent's links drawn)"
+        if view.kind == "mesh" and len(view.nodes) > MESH_ALL_UP_TO:
+            title += " · every agent linked to every other: drawn are the selected agent's links and the busy ones"
         if view.groups:
             title += " · PARTITIONED " + " | ".join(str(len(g)) for g in view.groups)
         canvas.text(0, height - 1, title[:width], "title")
@@ -363,7 +460,8 @@ class TopologyWidget(Widget, can_focus=True):
         for i, (role, pool) in enumerate(zip(view.roles, view.pools, strict=True)):
             groups.setdefault((role, pool), []).append(i)
         n = len(view.nodes)
-        lines_for_cells = max(1, height - 1 - len(groups))
+        legend = 1 if self.legend and height >= 12 else 0
+        lines_for_cells = max(1, height - 1 - legend - len(groups))
         capacity = lines_for_cells * width * 2
         per_cell = max(1, math.ceil(n / capacity))
         while (
@@ -392,14 +490,29 @@ class TopologyWidget(Widget, can_focus=True):
         counts: dict[str, int] = {}
         for s in states:
             counts[s] = counts.get(s, 0) + 1
-        title += " · " + " ".join(f"{STATE_GLYPH[s]}{counts[s]}" for s in STATES if counts.get(s))
+        title += " · " + " ".join(f"{STATE_GLYPH[s]} {counts[s]:,} {s}" for s in STATES if counts.get(s))
         y = 0
+        if legend:
+            line = Text(" ▀ = 2 agents, top and bottom, colored by state · ", style=styles.get("legend", base))
+            for state in STATES:
+                line.append(STATE_GLYPH[state], style=styles.get(state, base))
+                line.append(f" {state} ", style=styles.get("legend", base))
+            line.append(
+                "· failed and degraded agents are drawn as their glyph · l hides", style=styles.get("legend", base)
+            )
+            line.truncate(width, pad=True)
+            strips.append(Strip(list(line.render(self.app.console)), width))
+            y += 1
         for (role, pool), members in groups.items():
             if y >= height - 1:
                 break
-            failed = sum(1 for i in members if states[i] in ("failed", "degraded"))
-            label = f" {role} · {pool} ({len(members)}{f', {failed} unwell' if failed else ''})"
-            strips.append(Strip([Segment(label[:width].ljust(width), styles.get("title", base))], width))
+            unwell = [i for i in members if states[i] in LOUD]
+            label = f" {role} · {pool} · {len(members):,} agents"
+            if unwell:
+                names = ", ".join(f"{view.nodes[i]} {states[i]}" for i in unwell[:3])
+                label += f" · {len(unwell)} unwell: {names}{' …' if len(unwell) > 3 else ''}"
+            label_style = styles.get("failed" if unwell else "title", base)
+            strips.append(Strip([Segment(label[:width].ljust(width), label_style)], width))
             y += 1
             cells = [members[i : i + per_cell] for i in range(0, len(members), per_cell)]
             for row_start in range(0, len(cells), 2 * width):
@@ -419,8 +532,13 @@ class TopologyWidget(Widget, can_focus=True):
                     holds_selected = selected_index >= 0 and (
                         (top is not None and selected_index in top) or (bottom is not None and selected_index in bottom)
                     )
+                    loud = top_state if top_state in LOUD else (bottom_state if bottom_state in LOUD else None)
                     if holds_selected:
                         char, style = "◆", styles.get("selected", base)
+                    elif loud is not None:
+                        # One unwell agent among thousands must be found: its glyph, bold, not a
+                        # half cell of color.
+                        char, style = STATE_GLYPH[loud], styles.get(loud, base)
                     elif top is None:
                         char, style = " ", base
                     else:

@@ -28,7 +28,7 @@ import psutil
 def bench_topology() -> None:
     from textual.app import App
 
-    from swarm_tui.engine.live import TopologyView
+    from swarm_tui.engine.projection import TopologyView
     from swarm_tui.ui.themes import SWARM_VARIABLES
     from swarm_tui.ui.topology import TopologyWidget
 
@@ -67,10 +67,10 @@ def bench_topology() -> None:
 
 
 def bench_large_swarm(agents: int, seconds: float) -> None:
-    from swarm_tui.patterns import REGISTRY
+    from swarm_tui.patterns.catalogue import load_catalogue
     from swarm_tui.ui.app import DashboardOptions, make_app
 
-    cls = REGISTRY["lab.large-swarm"]
+    cls = load_catalogue()["lab.large-swarm"]
     params = {"size": agents, "rate_per_agent": 0.01, "duration_s": 3600.0, "heartbeat_s": 2.0}
     options = DashboardOptions(
         scenario="lab.large-swarm",
