@@ -67,6 +67,7 @@ class MockSandbox:
 
     __slots__ = (
         "_backend",
+        "_base",
         "_busy_until",
         "_cpu_until",
         "_drift",
@@ -108,8 +109,12 @@ class MockSandbox:
         # changes what the experiment draws (latencies, errors), so a seed gives the same run.
         self._drift = random.Random(f"drift:{spec.seed}:{handle.id}")
         self._drift_at = clock.now()
-        self._rest_mb = max(8.0, self._drift.gauss(model.memory_mb, model.memory_spread_mb / 2))
-        self._idle_cpu = max(0.5, self._drift.gauss(model.idle_cpu_pct, model.cpu_walk_pct))
+        # Each sandbox has its own steady size and idle CPU, and wanders around them.
+        self._base = (
+            max(8.0, self._drift.gauss(model.memory_mb, model.memory_spread_mb / 2)),
+            max(0.5, self._drift.gauss(model.idle_cpu_pct, model.cpu_walk_pct)),
+        )
+        self._rest_mb, self._idle_cpu = self._base
         self._leak: tuple[float, float | None] | None = None  # (rate MB/s, the fault's own limit MB)
         self._leak_rng = random.Random(f"leak:{spec.seed}:{handle.id}")
         self._leaked_mb = 0.0
@@ -224,17 +229,18 @@ class MockSandbox:
         self._backend._on_exit(self.handle, f"oom-killed at {killed_at:.0f} MB (limit {limit:g} MB)")
 
     def _drift_to(self, now: float) -> None:
-        """Move the idle resident size and CPU along their seeded walks (mean-reverting, so a
-        long run does not wander off) up to ``now``."""
+        """Move the idle resident size and CPU along their seeded walks up to ``now`` (pulled back
+        towards the sandbox's own steady figures, so a long run does not wander off)."""
         dt = now - self._drift_at
         if dt <= 0:
             return
         self._drift_at = now
         model, rng = self._backend.model, self._drift
         pull = min(1.0, 0.05 * dt)
-        self._rest_mb += pull * (model.memory_mb - self._rest_mb) + rng.gauss(0.0, model.memory_walk_mb * dt**0.5)
+        base_mb, base_cpu = self._base
+        self._rest_mb += pull * (base_mb - self._rest_mb) + rng.gauss(0.0, model.memory_walk_mb * dt**0.5)
         self._rest_mb = max(8.0, self._rest_mb)
-        self._idle_cpu += pull * (model.idle_cpu_pct - self._idle_cpu) + rng.gauss(0.0, model.cpu_walk_pct * dt**0.5)
+        self._idle_cpu += pull * (base_cpu - self._idle_cpu) + rng.gauss(0.0, model.cpu_walk_pct * dt**0.5)
         self._idle_cpu = min(20.0, max(0.5, self._idle_cpu))
         self.mem_mb = self._rest_mb + self._leaked_mb
         self._check_memory()

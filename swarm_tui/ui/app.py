@@ -269,6 +269,7 @@ class SwarmApp(App[int]):
         self.w_rollout = self.query_one(RolloutPanel)
         self.w_checks = self.query_one(ChecksPanel)
         self.w_end = self.query_one(EndPanel)
+        self.w_checks_box = self.query_one("#checks")
         self.w_footer = self.query_one(Footer)
         self.w_tabs = self.query_one(ViewTabs)
         self.w_main = self.screen
@@ -430,7 +431,7 @@ class SwarmApp(App[int]):
             rollout.display = snap.rollout is not None
         self.w_checks.show(snap.checks, snap.checks_final)
         self.w_end.show(snap, self.journal_of_run())
-        self.query_one("#checks").border_title = "end of run · checks" if self.w_end.display else "checks"
+        self.w_checks_box.border_title = "end of run · checks" if self.w_end.display else "checks"
 
     def journal_of_run(self) -> Path | None:
         """The journal of the run on screen (the newest the session opened)."""

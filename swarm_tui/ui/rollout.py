@@ -33,9 +33,9 @@ def progress_bar(done: int, total: int, width: int = BAR_WIDTH) -> Text:
 
 
 def measurements(analysis: dict[str, Any]) -> list[dict[str, Any]]:
-    """The analysis as a list of measurements (blue-green's health gate becomes one)."""
+    """The analysis as a list of measurements (an older journal's blue-green gate becomes one)."""
     out = [m for m in analysis.get("measurements", []) if isinstance(m, dict) and "value" in m]
-    if "green_error_rate" in analysis:
+    if not out and "green_error_rate" in analysis:
         out.append(
             {
                 "name": "error_rate",
@@ -56,7 +56,7 @@ def _num(value: Any) -> float | None:
 
 def measurement_text(m: dict[str, Any]) -> Text:
     """``✔success 0.98 [0.95, 1.00] ≥ 0.95 (n=30)``; the interval only when one was measured."""
-    passed = m.get("passed")
+    passed = None if m.get("verdict") == "continue" else m.get("passed")  # still measuring
     style = "green" if passed else ("bold red" if passed is False else "yellow")
     mark = "✔" if passed else ("✘" if passed is False else "…")
     name = NAMES.get(str(m.get("name", "")), str(m.get("name", "?")))

@@ -229,11 +229,7 @@ class BlueGreenRollout(_Rollout):
             "measurements": [gate.measurement("green error rate")],
             "rule": gate.rule(),
             "verdict": gate.verdict,
-            "healthy": gate.verdict != REJECT,
-            "green_error_rate": round(gate.rate, 4),
             "green_requests": gate.n,
-            "max_error_rate": self.max_error_rate,
-            "min_requests": self.min_requests,
             "live_green": len(self.swarm.live(pool="green")),
         }
 
