@@ -164,7 +164,7 @@ def cli(
     "exports",
     multiple=True,
     metavar="PATH",
-    help="Write results; the format follows the extension: .json .jsonl .xml .md .csv",
+    help="Write results; the format follows the extension: .json .jsonl .xml .md .csv .html",
 )
 @click.option("--market", "market_csv", metavar="FILE.csv", help="Replay market data from a CSV file.")
 @click.option(
@@ -363,7 +363,7 @@ def compare(
     "exports",
     multiple=True,
     metavar="PATH",
-    help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv",
+    help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv .html",
 )
 @click.option("--quiet", "-q", is_flag=True, help="One summary line instead of the table.")
 def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
@@ -396,6 +396,10 @@ def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
             if Path(path).suffix.lower() == ".jsonl":
                 if Path(path).resolve() != Path(journal).resolve():
                     shutil.copyfile(journal, path)
+            elif Path(path).suffix.lower() == ".html":
+                from swarm_tui.results.timeline import Timeline
+
+                write_export(result, path, Timeline.from_records(recorded.events))
             else:
                 write_export(result, path)
         except (ExportError, OSError) as exc:
