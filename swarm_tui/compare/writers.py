@@ -27,9 +27,15 @@ def shown(report: dict[str, Any], key: str, s: dict[str, Any] | None) -> str:
     return fmt_summary(s, key, report.get("ramp_top_per_s"))
 
 
+def label(metric: Any) -> str:
+    """A metric's column heading, with its unit."""
+    unit = {"/s": "decisions/s"}.get(metric.unit, metric.unit)
+    return f"{metric.label} ({unit})" if unit else metric.label
+
+
 def headline(report: dict[str, Any]) -> list[list[str]]:
     """The headline table: one row per topology, median [95 % CI] of each figure."""
-    rows = [["topology", *(m.label for m in TOPOLOGY_METRICS)]]
+    rows = [["topology", *(label(m) for m in TOPOLOGY_METRICS)]]
     for arm, figures in report["topologies"].items():
         rows.append([arm, *(shown(report, m.key, figures.get(m.key)) for m in TOPOLOGY_METRICS)])
     return rows
@@ -37,14 +43,23 @@ def headline(report: dict[str, Any]) -> list[list[str]]:
 
 def rollout_rows(report: dict[str, Any]) -> list[list[str]]:
     metrics = (*ROLLOUT_METRICS, *ROLLOUT_DESCRIPTIVE)
-    rows = [["rollout", *(m.label for m in metrics)]]
+    rows = [["rollout", *(label(m) for m in metrics)]]
     for arm, figures in report["rollouts"].items():
         rows.append([arm, *(shown(report, m.key, figures.get(m.key)) for m in metrics)])
     return rows
 
 
 def claimed_rows(report: dict[str, Any]) -> list[list[str]]:
-    rows = [["pattern", "claimed latency", "measured latency p50", "claimed reliability", "measured reliability"]]
+    rows = [
+        [
+            "pattern",
+            "claimed latency",
+            "measured latency p50",
+            "claimed reliability",
+            "measured reliability",
+            "measured availability (fault window)",
+        ]
+    ]
     for r in report["claimed"]:
         latency = fmt_summary(r.get("measured_latency"), "latency_p50_ms")
         rows.append(
@@ -54,6 +69,7 @@ def claimed_rows(report: dict[str, Any]) -> list[list[str]]:
                 f"{latency} ms" if latency != "-" else "-",
                 r["claimed_reliability"],
                 fmt_summary(r.get("measured_reliability"), "success_rate"),
+                fmt_summary(r.get("measured_availability"), "availability"),
             ]
         )
     return rows
@@ -224,3 +240,15 @@ def writer_for(path: str | Path) -> Callable[[dict[str, Any]], str]:
             f"cannot export to {path}: unknown extension {suffix or '(none)'!r} (use {', '.join(EXPORTS)})"
         )
     return writers[suffix]
+
+
+def readme_section(report: dict[str, Any]) -> str:
+    """The headline figures as the README quotes them (a slow test checks the README against a
+    fresh run of ``swarm-tui compare``)."""
+    lines = [f"Measured by `swarm-tui compare` ({context_line(report)}); median [95 % interval] over seeds:", ""]
+    lines += _md_table(headline(report))
+    lines += [""]
+    lines += _md_table(rollout_rows(report))
+    lines += ["", "The replaced system's table, beside what was measured:", ""]
+    lines += _md_table(claimed_rows(report))
+    return "\n".join(lines) + "\n"
