@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from swarm_tui.compare.compare import Comparison, default_jobs, parse_seeds
 from swarm_tui.compare.runner import StopRequest
 from swarm_tui.compare.workload_file import load_workload
-from swarm_tui.compare.writers import EXPORTS, console_report, writer_for
+from swarm_tui.compare.writers import console_report, writer_for
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -81,8 +81,6 @@ def run_compare(
     chosen = load_workload(workload)
     for path in exports:
         check_export(path)
-    if any(Path(p).suffix.lower() not in EXPORTS for p in exports):  # pragma: no cover - writer_for refused it
-        raise ValueError("unknown export format")
     comparison = Comparison(
         chosen, seed_list, backend=backend, backend_options=backend_options, jobs=jobs or default_jobs()
     )

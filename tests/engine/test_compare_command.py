@@ -178,3 +178,29 @@ def test_a_bad_workload_file_names_the_file_and_key(tmp_path: Path) -> None:
     proc = swarm("compare", "--workload", str(toml), cwd=tmp_path)
     assert proc.returncode == 2
     assert "bad.toml" in proc.stderr and "params.rate" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "compare", "--seeds", "0..29", "--jobs", "2", "--export", "r.json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+        cwd=tmp_path,
+    )
+    try:
+        time.sleep(6.0)  # a real process: let it start its workers and finish a few runs
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["interrupted"] is True
+    assert report["units"]["finished"] < report["units"]["planned"] == 300

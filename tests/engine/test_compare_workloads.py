@@ -62,14 +62,12 @@ def test_a_crash_opens_a_fault_window_with_detection_and_recovery() -> None:
 
 
 def test_a_hub_crash_takes_a_star_down_but_not_a_mesh() -> None:
-    # The star's hub is the last agent deployed (#7 after the workload's 6); the mesh has no hub,
-    # and its #7 is the executor: same schedule, different exposure. Availability is the figure
-    # that tells them apart (and can fail: the star's falls).
+    # Crashing the star's hub (the plumbing the topology adds) stops every decision until it is
+    # replaced: availability is the figure that shows it, and it can fail. A mesh has no hub, so
+    # the same fault is refused there as a target that matches no agent.
     workload = small(faults=[{"kind": "crash", "target": "role:hub", "at": 1.5}])
-    with pytest.raises(Exception, match="matches no agent"):
-        run = _run(workload, "mesh")
-        if run["error"]:
-            raise RuntimeError(run["error"])
+    mesh = _run(workload, "mesh")
+    assert mesh["error"] is not None and "matches no agent" in mesh["error"]
     star = _run(workload, "star")
     assert star["error"] is None
     assert star["availability"] is not None and star["availability"] < 0.5
