@@ -164,7 +164,7 @@ def cli(
     "exports",
     multiple=True,
     metavar="PATH",
-    help="Write results; the format follows the extension: .json .jsonl .xml .md .csv",
+    help="Write results; the format follows the extension: .json .jsonl .xml .md .csv .html",
 )
 @click.option("--market", "market_csv", metavar="FILE.csv", help="Replay market data from a CSV file.")
 @click.option(
@@ -289,13 +289,81 @@ def _width() -> int | None:
 
 
 @cli.command()
+@click.option(
+    "--workload",
+    default="desk",
+    show_default=True,
+    metavar="NAME|FILE.toml",
+    help="The workload held fixed: a built-in one (desk, hft) or your own file (docs/workloads.md).",
+)
+@click.option("--seeds", default="0..29", show_default=True, metavar="A..B", help="Seeds to repeat every run over.")
+@click.option("--backend", type=click.Choice(backend_names()), default="mock", show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 1024),
+    default=None,
+    metavar="N",
+    help="Worker processes (default: the cores this process may use).",
+)
+@click.option(
+    "--export",
+    "exports",
+    multiple=True,
+    metavar="PATH",
+    help="Write the report; the format follows the extension: .html .json .md .csv",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; one summary line instead of the tables.")
+@e2b_flags
+def compare(
+    workload: str,
+    seeds: str,
+    backend: str,
+    jobs: int | None,
+    exports: tuple[str, ...],
+    quiet: bool,
+    e2b_template: str | None,
+    e2b_timeout: int | None,
+    e2b_rate: float | None,
+    e2b_max: int | None,
+) -> None:
+    """Which pattern should I use? One workload through every topology and rollout, measured.
+
+    The same agents, market, load and fault schedule run through mesh, hierarchical, ring and
+    star, and the same sound and defective versions roll out all at once, blue-green and canary,
+    each repeated over the seeds in parallel worker processes. Prints every figure as a median
+    with its 95 % interval, the differences that are significant, the recommendations they
+    support, and the replaced system's hand-written table beside the measured one. Ctrl-C
+    writes what finished (marked interrupted) and exits 130.
+    """
+    from swarm_tui.compare.command import run_compare
+
+    options = e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max)
+    _session(backend, 0, options)  # the backend's preflight: one line and exit 2 if it cannot work
+    try:
+        code = run_compare(
+            workload=workload,
+            seeds=seeds,
+            backend=backend,
+            backend_options=options if backend == "e2b" else {},
+            jobs=jobs,
+            exports=exports,
+            quiet=quiet,
+            stop=SHUTDOWN,
+            width=_width(),
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    sys.exit(code)
+
+
+@cli.command()
 @click.argument("journal", metavar="JOURNAL.jsonl")
 @click.option(
     "--export",
     "exports",
     multiple=True,
     metavar="PATH",
-    help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv",
+    help="Write the rebuilt results; the format follows the extension: .json .jsonl .xml .md .csv .html",
 )
 @click.option("--quiet", "-q", is_flag=True, help="One summary line instead of the table.")
 def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
@@ -328,6 +396,10 @@ def report(journal: str, exports: tuple[str, ...], quiet: bool) -> None:
             if Path(path).suffix.lower() == ".jsonl":
                 if Path(path).resolve() != Path(journal).resolve():
                     shutil.copyfile(journal, path)
+            elif Path(path).suffix.lower() == ".html":
+                from swarm_tui.results.timeline import Timeline
+
+                write_export(result, path, Timeline.from_records(recorded.events))
             else:
                 write_export(result, path)
         except (ExportError, OSError) as exc:

@@ -5,6 +5,8 @@
 * ``.xml``: JUnit: one testsuite per pattern, one testcase per scenario, one failure per failed check.
 * ``.md``: a report with every scenario's checks and its figures, one table per workload.
 * ``.csv``: one row per scenario and metric.
+* ``.html``: one self-contained page with each scenario's time series (see html.py), drawn from a
+  :class:`~swarm_tui.results.timeline.Timeline` of the run's events.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 from swarm_tui.results.comparison import FIGURES, groups
 from swarm_tui.results.model import RunResult, ScenarioResult
+from swarm_tui.results.timeline import Timeline
 
 EXPORT_FORMATS = {
     ".json": "full results",
@@ -30,6 +33,7 @@ EXPORT_FORMATS = {
     ".xml": "JUnit XML",
     ".md": "Markdown report",
     ".csv": "metrics, one row per scenario and metric",
+    ".html": "self-contained HTML report with each scenario's time series",
 }
 
 
@@ -246,9 +250,15 @@ WRITERS: dict[str, Callable[[RunResult], str]] = {
 }
 
 
-def write_export(result: RunResult, path: str | Path) -> None:
-    """Write one export (not .jsonl: the journal is written while the run goes)."""
+def write_export(result: RunResult, path: str | Path, timeline: Timeline | None = None) -> None:
+    """Write one export (not .jsonl: the journal is written while the run goes). ``.html`` draws
+    the ``timeline`` of the run's events."""
     fmt = export_format(path)
     if fmt == ".jsonl":
         raise ExportError("the .jsonl journal is written during the run, not exported afterwards")
+    if fmt == ".html":
+        from swarm_tui.results.html import to_html  # plotly is imported only for an HTML export
+
+        _atomic_write(Path(path), to_html(result, timeline))
+        return
     _atomic_write(Path(path), WRITERS[fmt](result))

@@ -28,6 +28,7 @@ from swarm_tui.results.comparison import build_comparison
 from swarm_tui.results.export import ExportError, check_export_path, write_export
 from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
 from swarm_tui.results.model import RunResult, ScenarioResult
+from swarm_tui.results.timeline import Timeline
 from swarm_tui.session.shutdown import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Shutdown
 
 BackendFactory = Callable[[int], Backend]
@@ -119,6 +120,8 @@ class RunSession:
     journals: list[JournalWriter] = field(default_factory=list)
     journal_paths: list[Path] = field(default_factory=list)
     last: RunResult | None = None
+    # Each scenario's time series, recorded only when an .html export asks for them.
+    timeline: Timeline | None = None
 
     # -- before anything runs ------------------------------------------------------------------------
     def check(self) -> None:
@@ -241,6 +244,9 @@ class RunSession:
         a scenario. ``last`` holds the result so far, whatever ends the run."""
         factory = self.backend_factory()
         subscribers: list[Callable[[Event], None]] = list(self.journals)
+        if any(Path(p).suffix.lower() == ".html" for p in self.exports):
+            self.timeline = Timeline()
+            subscribers.append(self.timeline)
         result = RunResult(run_id=self.run_id, backend=self.backend, seed=self.seed, started_at=utc_now())
         self.last = result
         try:
@@ -281,7 +287,7 @@ class RunSession:
             if Path(path).suffix.lower() == ".jsonl":
                 continue
             try:
-                write_export(result, path)
+                write_export(result, path, self.timeline)
             except (ExportError, OSError) as exc:
                 problems.append(f"cannot write {path}: {exc}")
         return problems
