@@ -107,6 +107,30 @@ def fault_checks(ctx: Ctx) -> list[Check]:
     return checks
 
 
+def false_detections(ctx: Ctx) -> list[Check]:
+    """Agents declared failed (or that failed to start) with no fault injected into them.
+
+    A detector that fails healthy agents makes every detection look fast and still passes every
+    bound above, so each such failure is a failed check of its own. Shown only when it happens
+    (a sound detector never adds it)."""
+    # An agent's failure is explained by a fault injected into it before it failed (not by one
+    # scheduled into an agent the detector had already failed).
+    first_fault: dict[str, float] = {}
+    for t, _fault, target in ctx.injected:
+        for part in target.replace("|", ",").split(","):
+            first_fault[part] = min(t, first_fault.get(part, t))
+    wrongly = sorted(
+        agent.id
+        for swarm in ctx.swarms
+        for agent in swarm.agents.values()
+        if agent.failed_at is not None and agent.failed_at < first_fault.get(agent.id, float("inf"))
+    )
+    if not wrongly:
+        return []
+    shown = ", ".join(wrongly[:5]) + (f" and {len(wrongly) - 5} more" if len(wrongly) > 5 else "")
+    return [Check("agents declared failed with no fault injected into them", False, "== 0", f"{len(wrongly)}: {shown}")]
+
+
 def all_checks(ctx: Ctx) -> list[Check]:
     """The scenario's own checks, then the judgement of its faults."""
-    return [*ctx.scenario.checks(ctx), *fault_checks(ctx)]
+    return [*ctx.scenario.checks(ctx), *fault_checks(ctx), *false_detections(ctx)]

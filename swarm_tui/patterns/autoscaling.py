@@ -12,7 +12,9 @@ import bisect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
+
+from pydantic import model_validator
 
 from swarm_tui.engine.agents import Agent, AgentState
 from swarm_tui.engine.controllers.autoscaler import Autoscaler
@@ -94,6 +96,13 @@ class ScalingParams(ScenarioParams):
     window_s: float = param(10.0, "scale-down stabilization window (s)", ge=0.0, le=86400.0)
     metric_window_s: float = param(3.0, "the load is averaged over this long (s)", gt=0.0, le=3600.0)
     tick_s: float = param(0.5, "market tick interval (s)", gt=0.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> Self:
+        # A minimum above the maximum is silently clamped by the autoscaler: refuse it instead.
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(f"min_replicas ({self.min_replicas}) is above max_replicas ({self.max_replicas})")
+        return self
 
 
 async def _setup(
@@ -392,6 +401,13 @@ class VixParams(ScalingParams):
     vix_threshold: float = threshold(30.0, "scale-up must start once the VIX crosses this", ge=0.0)
     min_peak: int = threshold(8, "agents the swarm must reach at the peak", ge=0)
     start_within_periods: int = threshold(2, "scale-up must start within this many periods of the crossing", ge=0)
+
+    @model_validator(mode="after")
+    def _baseline_in_bounds(self) -> Self:
+        # The baseline is the VIX autoscaler's minimum: above the maximum it would be clamped.
+        if self.baseline > self.max_replicas:
+            raise ValueError(f"baseline ({self.baseline}) is above max_replicas ({self.max_replicas})")
+        return self
 
 
 class VixScaling(Scenario[VixParams, ScalingState]):

@@ -224,6 +224,7 @@ class MultiStrategy(Scenario[MultiStrategyParams, MultiStrategyState]):
             positions["__exposure__"] = book.exposure(trader.marks())
             order = {"symbol": symbol, "side": side, "qty": qty, "price": price}
             verdict: dict[str, Any] = {"approved": True, "reason": "no risk check"}
+            judged = False  # a risk specialist answered with a verdict
             if ctx.on("risk_checks"):
                 rec = await dispatcher.submit(
                     Task(
@@ -233,6 +234,7 @@ class MultiStrategy(Scenario[MultiStrategyParams, MultiStrategyState]):
                     )
                 )
                 verdict = rec.value if rec.ok else {"approved": False, "reason": f"risk check failed: {rec.error}"}
+                judged = rec.ok
             executed = bool(verdict.get("approved"))
             if executed:
                 trader.target(strategy, strategy, symbol, side, qty, price)
@@ -254,6 +256,7 @@ class MultiStrategy(Scenario[MultiStrategyParams, MultiStrategyState]):
                     "executed": executed,
                     "reason": verdict.get("reason"),
                     "risk_checked": ctx.on("risk_checks"),
+                    "judged": judged,
                 }
             )
 
@@ -282,7 +285,9 @@ class MultiStrategy(Scenario[MultiStrategyParams, MultiStrategyState]):
         st = ctx.state
         records = [r for r in st.records if r.cap and r is not st.unroutable]
         routed = [r for r in records if r.agent]
-        matched = sum(1 for r in routed if r.cap in swarm.agents[r.agent].capabilities)
+        # Answered by an agent with the capability: a task routed right but answered with an
+        # error was not handled (a specialist that fails every task must not pass).
+        matched = sum(1 for r in routed if r.ok and r.cap in swarm.agents[r.agent].capabilities)
         share = matched / len(routed) if routed else 0.0
         unchecked = sum(1 for o in st.orders if o["executed"] and not o["risk_checked"])
         ctx.observe(capability_match=round(share, 4))
@@ -305,12 +310,18 @@ class MultiStrategy(Scenario[MultiStrategyParams, MultiStrategyState]):
             checks.append(ctx.not_yet(name, "vetoed", "not placed yet", "never placed"))
         else:
             oversize = st.oversize
+            # Vetoed by the risk specialist's verdict, by a specialist that approves orders within
+            # the limits: a risk check that could not run, or one that vetoes everything, vetoes
+            # the oversized order too without showing that the limit works.
+            within = [o for o in st.orders if o is not oversize and o["judged"]]
+            approved = sum(1 for o in within if o["executed"])
             checks.append(
                 is_true(
                     name,
-                    not oversize["executed"],
+                    not oversize["executed"] and oversize["judged"] and approved > 0,
                     "vetoed",
-                    f"{'executed' if oversize['executed'] else 'vetoed'}: {oversize['reason']}",
+                    f"{'executed' if oversize['executed'] else 'vetoed'}: {oversize['reason']}; "
+                    f"{approved} of {len(within)} orders within the limits approved",
                 )
             )
         checks.append(Check("orders executed without a risk check", unchecked == 0, "== 0", unchecked))

@@ -124,7 +124,9 @@ class Mix(Scenario[MixParams, TradingState]):
         swarm = ctx.swarm
         records = ctx.state.records
         handled = [r for r in records if r.agent]
-        matched = sum(1 for r in handled if r.cap in swarm.agents[r.agent].capabilities)
+        # Answered by an agent with the strategy (a task routed right and answered with an error
+        # was not handled: an agent that fails every task must not pass).
+        matched = sum(1 for r in handled if r.ok and r.cap in swarm.agents[r.agent].capabilities)
         share = matched / len(handled) if handled else 0.0
         summary = need(ctx.state.trader, "the trader").summary()
         strategies = sorted({s for s, _ in _sleeves(ctx)})
@@ -301,12 +303,15 @@ class Rotation(Scenario[RotationParams, RotationState]):
                     final_only=not ctx.final,
                 )
             )
+        # A book exists for every strategy from the first tick on (its P&L is read each tick), so
+        # a P&L is measured only where the strategy traded: a sleeve that never traded has none.
+        traded = sum(1 for k in start if summary.get(k, {}).get("trades", 0) > 0)
         checks.append(
             is_true(
                 "every strategy's P&L measured",
-                len(summary) >= len(start),
+                traded == len(start),
                 f"{len(start)} books",
-                len(summary),
+                traded,
                 final_only=True,
             )
         )

@@ -161,7 +161,9 @@ class HubSpecialists(Scenario[HubSpecialistsParams, DispatchState]):
         hub_links = swarm.topology.degree(hubs[0].id) if hubs else 0
         spoke_links = [swarm.topology.degree(s.id) for s in spokes]
         records = ctx.state.records
-        matched = sum(1 for r in records if r.agent and r.cap in swarm.agents[r.agent].capabilities)
+        # A task counts once a spoke with its capability answered it: one routed right and
+        # answered with an error did not reach a working specialist.
+        matched = sum(1 for r in records if r.ok and r.agent and r.cap in swarm.agents[r.agent].capabilities)
         s2s = swarm.router.between({s.id for s in spokes})
         ctx.observe(spoke_to_spoke_messages=s2s, capability_matched=matched)
         tasks = ctx.params.tasks

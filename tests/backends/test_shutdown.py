@@ -187,7 +187,9 @@ def test_an_exception_in_a_scenario_kills_its_sandboxes_and_the_run_goes_on(
 
 
 def test_e2b_after_sigkill_sandboxes_expire_and_cleanup_finds_them(tmp_path: Path, e2b_fake) -> None:
-    proc, journal, _exported = _start(tmp_path, "e2b", "--e2b-timeout", "5")
+    # Long enough that listing them (a fresh interpreter, on a loaded machine) comes first.
+    timeout_s = 15
+    proc, journal, _exported = _start(tmp_path, "e2b", "--e2b-timeout", str(timeout_s))
     run_id = read_journal(journal).run_id
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=10)
@@ -204,7 +206,7 @@ def test_e2b_after_sigkill_sandboxes_expire_and_cleanup_finds_them(tmp_path: Pat
     assert listed.returncode == 0, listed.stderr
     assert run_id in listed.stdout and f"{left} left behind" in listed.stdout
     # Nobody refreshes their keep-alive any more: they expire within the timeout.
-    deadline = time.monotonic() + 5 + 3
+    deadline = time.monotonic() + timeout_s + 10
     while e2b_fake.alive_count() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert e2b_fake.alive_count() == 0, "sandboxes of a killed run did not expire"

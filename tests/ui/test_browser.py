@@ -29,9 +29,14 @@ def test_the_dashboard_in_a_browser_crashes_an_agent_on_c(tmp_path: Path) -> Non
             screen.wait_for("crash injected into momentum-1", page)
         finally:
             browser.close()
-    stray = [
-        p
-        for p in psutil.process_iter(["cmdline"])
-        if p.pid not in before and "swarm_tui" in " ".join(p.info.get("cmdline") or [])
-    ]
-    assert not stray, f"left running: {[p.info['cmdline'] for p in stray]}"
+    # Only this test's processes: the machine runs other tests' swarm-tui processes in parallel.
+    mine = [p for p in psutil.process_iter() if p.pid not in before and _started_here(p, tmp_path)]
+    _, alive = psutil.wait_procs(mine, timeout=5)
+    assert not alive, f"left running: {[p.cmdline() for p in alive]}"
+
+
+def _started_here(proc: psutil.Process, tmp_path: Path) -> bool:
+    try:
+        return proc.environ().get("SWARM_TUI_STATE_DIR") == str(tmp_path / "state")
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
