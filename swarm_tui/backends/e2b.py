@@ -53,7 +53,7 @@ from swarm_tui.engine.sandbox import (
 APP_TAG = "swarm-tui"
 REMOTE_DIR = "/home/user/swarm"
 AGENT_PACKAGE = "swarm_agent"
-AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py")
+AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py", "sdk.py")
 DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
 DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
 
