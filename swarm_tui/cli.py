@@ -76,14 +76,48 @@ def e2b_flags(fn: F) -> F:
     return fn
 
 
-def _session(backend: str, seed: int, options: dict[str, Any], **kwargs: Any) -> Any:
-    from swarm_tui.session.run import RunSession, SessionError
+def agent_flags(fn: F) -> F:
+    """Your own agent program instead of the built-in agent, for every agent of a run."""
+    for option in reversed(
+        (
+            click.option(
+                "--agent-command",
+                metavar="CMD",
+                help="Run this program (it speaks the agent protocol) for every agent, e.g. 'python3 agent.py'.",
+            ),
+            click.option(
+                "--agent-workdir",
+                metavar="DIR",
+                help="Where --agent-command runs (local) or what is uploaded (e2b); default: this folder.",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
 
+
+def _session(
+    backend: str,
+    seed: int,
+    options: dict[str, Any],
+    agent_command: str | None = None,
+    agent_workdir: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    from swarm_tui.session.run import RunSession, SessionError, agent_program
+
+    if agent_workdir is not None and agent_command is None:
+        raise _fail("--agent-workdir is a setting of --agent-command: give that too")
+    try:
+        program = agent_program(agent_command, agent_workdir) if agent_command is not None else None
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
     session = RunSession(
         backend=backend,
         seed=seed,
         backend_options=options if backend == "e2b" else {},
         shutdown=SHUTDOWN,
+        agent_program=program,
         **kwargs,
     )
     try:
@@ -107,6 +141,7 @@ THEMES_HELP = "Dashboard theme: swarm-dark, swarm-light, swarm-high-contrast, sw
 @click.option("--config", "configs", multiple=True, metavar="FILE.toml", help="Scenario file(s) to offer.")
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
 @e2b_flags
+@agent_flags
 @click.version_option(__version__, prog_name="swarm-tui")
 @click.pass_context
 def cli(
@@ -121,6 +156,8 @@ def cli(
     e2b_timeout: int | None,
     e2b_rate: float | None,
     e2b_max: int | None,
+    agent_command: str | None,
+    agent_workdir: str | None,
 ) -> None:
     """Watch, test and break swarms of trading agents in sandboxes.
 
@@ -130,7 +167,13 @@ def cli(
         return
     from swarm_tui.ui import run_dashboard
 
-    session = _session(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
+    session = _session(
+        backend,
+        seed,
+        e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max),
+        agent_command=agent_command,
+        agent_workdir=agent_workdir,
+    )
     if SHUTDOWN.requested:
         ctx.exit(SHUTDOWN.exit_code)
     SHUTDOWN.restore()  # the dashboard handles its own signals (and ctrl+c is a key there)
@@ -183,6 +226,7 @@ def cli(
 @click.option("--no-journal", is_flag=True, help="Do not write a journal.")
 @click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
 @e2b_flags
+@agent_flags
 def run(
     patterns: tuple[str, ...],
     ids: tuple[str, ...],
@@ -199,6 +243,8 @@ def run(
     e2b_timeout: int | None,
     e2b_rate: float | None,
     e2b_max: int | None,
+    agent_command: str | None,
+    agent_workdir: str | None,
 ) -> None:
     """Run scenarios headless and export the results.
 
@@ -209,7 +255,7 @@ def run(
     from rich.console import Console
 
     from swarm_tui.console import LiveProgress, one_line, summary_table
-    from swarm_tui.session.run import SessionError, describe, select_scenarios
+    from swarm_tui.session.run import SessionError, describe, programs_of, select_scenarios
 
     if journal_path and no_journal:
         raise _fail("--journal and --no-journal contradict each other")
@@ -225,9 +271,16 @@ def run(
         exports=exports,
         journal=not no_journal,
         journal_path=journal_path,
+        agent_command=agent_command,
+        agent_workdir=agent_workdir,
     )
+    try:
+        session.check_programs(programs_of(scenarios))
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
     console = Console(stderr=False, width=_width())
     errors = Console(stderr=True, soft_wrap=True)
+    session.on_agent_problem = lambda line: errors.print(f"swarm-tui: {line}", style="red", highlight=False)
     try:
         main_journal = session.open_journals(scenarios)
     except SessionError as exc:

@@ -39,8 +39,8 @@ import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 PROTOCOL_VERSIONS = (1,)  # the versions this helper speaks
@@ -318,8 +318,8 @@ class Agent:
             limit = float(msg.get("limit_mb") or self.memory_limit_mb)
             threading.Thread(target=self._leak, args=(rate, limit), daemon=True, name="memory-leak").start()
         else:  # error-rate, slow, byzantine: they change the answers while they last
-            duration = msg.get("duration")
-            until = time.monotonic() + float(duration) if duration is not None else None
+            lasts = msg.get("duration")
+            until = time.monotonic() + float(lasts) if lasts is not None else None
             self._active[kind] = (until, dict(msg))
 
     def _fault(self, name: str) -> dict[str, Any] | None:
@@ -361,7 +361,8 @@ class Agent:
         """Say hello, then read stdin until it closes. Returns the exit code (it never returns normally)."""
         die_with_parent()
         if self.protocol is None:
-            self.error(f"no common protocol version: offered {self.config.get('protocols')}, speaks {PROTOCOL_VERSIONS}")
+            offered = self.config.get("protocols")
+            self.error(f"no common protocol version: offered {offered}, this agent speaks {PROTOCOL_VERSIONS}")
             return 2
         self.emit(self.hello())
         threading.Thread(target=self._heartbeats, daemon=True, name="heartbeat").start()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_tui.engine.events import (
+    AgentStateChanged,
     Event,
     Failover,
     FailureDetected,
@@ -125,10 +126,15 @@ class MetricsAggregator:
     # Tasks submitted while a fault was active, and how many of them succeeded.
     _in_fault: int = 0
     _in_fault_ok: int = 0
+    # Agents deployed per user program and version ("node agent.js v2"); the built-in is not counted.
+    programs: Counter[str] = field(default_factory=Counter)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskFinished):
             self._on_task(event)
+        elif isinstance(event, AgentStateChanged):
+            if not event.old and event.program and event.program != "built-in":
+                self.programs[f"{event.program} {event.version}".strip()] += 1
         elif event.kind == "task_retried":
             self.retries += 1
         elif isinstance(event, FaultInjected):
@@ -195,7 +201,7 @@ class MetricsAggregator:
             span = self.last_finish - self.first_submit
         throughput = self.decisions / span if span > 0 else 0.0
         recovery = max(self.recovery_times) if self.recovery_times else None
-        return {
+        out = {
             "decisions": self.decisions,
             "success_rate": self.success_rate(),
             "latency_ms": self.latencies_ms.summary(),
@@ -206,6 +212,9 @@ class MetricsAggregator:
             "outcomes": dict(sorted(self.outcomes.items())),
             "retries": self.retries,
         }
+        if self.programs:  # agents of users' programs ran: which, in which version, how many
+            out["programs"] = dict(sorted(self.programs.items()))
+        return out
 
 
 def shares(counts: dict[str, int] | Counter[str], keys: Iterable[str] | None = None) -> dict[str, float]:
