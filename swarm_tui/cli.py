@@ -456,6 +456,77 @@ def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
                     console.print(f"      [dim]--off {name}: {help_text}[/dim]")
 
 
+@cli.group()
+def agent() -> None:
+    """Your own agent programs: check one against the agent protocol, get the protocol's schemas."""
+
+
+@agent.command("check", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARG ...]")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI).")
+@click.option(
+    "--backend",
+    type=click.Choice(("local", "e2b")),
+    default="local",
+    show_default=True,
+    help="Say how each fault would be done to this agent on this backend.",
+)
+@click.option("--workdir", metavar="DIR", help="Where the program runs (default: this folder).")
+def agent_check(command: tuple[str, ...], as_json: bool, backend: str, workdir: str | None) -> None:
+    """Run a program through the agent protocol's conformance suite (docs/agent-protocol.md).
+
+    One line per clause (pass, fail with the reason, or skip: not claimed), how each fault would be
+    done to it, and the scenarios of the catalogue it can run. Exit 0: every clause it claims
+    passes; 1: some fail; 2: bad usage (no command, or one that cannot run at all).
+    """
+    import json
+
+    from swarm_tui.backends.local import resolve_command
+    from swarm_tui.engine.sandbox import AgentProgram
+    from swarm_tui.session.agent_check import check_agent
+
+    words = [w for w in command if w != "--"] if command[:1] == ("--",) else list(command)
+    if not words:
+        raise _fail("agent check: give the command that runs your agent after --, e.g. -- python3 agent.py")
+    if workdir is not None and not Path(workdir).is_dir():
+        raise _fail(f"--workdir: no such folder {workdir!r}")
+    program = AgentProgram(command=tuple(words), workdir=str(Path(workdir).resolve()) if workdir else None)
+    problem = resolve_command(program)
+    if problem is not None:
+        raise _fail(problem)
+    try:
+        verdict = check_agent(program, backend)
+    except OSError as exc:
+        raise _fail(f"cannot start {words[0]!r}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        for line in verdict.lines():
+            click.echo(line)
+    sys.exit(verdict.exit_code)
+
+
+@agent.command("schemas")
+@click.option("--out", "out_dir", metavar="DIR", help="Write the files there (default: list them).")
+def agent_schemas(out_dir: str | None) -> None:
+    """The JSON Schema of every message of the agent protocol (what docs/schemas/ holds)."""
+    from swarm_tui.engine.messages import json_schemas, schema_text
+
+    schemas = json_schemas()
+    if out_dir is None:
+        for name in schemas:
+            click.echo(name)
+        return
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            (folder / name).write_text(schema_text(schema), encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write the schemas to {out_dir}: {exc}") from None
+    click.echo(f"wrote {len(schemas)} schema files to {out_dir}")
+
+
 @cli.command()
 @click.option("--yes", is_flag=True, help="Kill what is found (otherwise only list it).")
 @click.option(
