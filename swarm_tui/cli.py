@@ -427,13 +427,30 @@ def replay(journal: str, scenario_id: str | None, speed: float, theme: str | Non
 @click.option("--mechanisms", is_flag=True, help="Also list the mechanisms each scenario relies on.")
 @click.option("--params", "show_params", metavar="ID", help="Print a scenario's parameters as a scenario file (TOML).")
 @click.option("--markdown", is_flag=True, help="Print the whole catalogue as Markdown (docs/scenarios.md).")
-def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
+@click.option(
+    "--agent-command",
+    metavar="CMD",
+    help="Say which scenarios this agent program claims it can run, and how each fault is done to it.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(("local", "e2b")),
+    default="local",
+    show_default=True,
+    help="With --agent-command: the backend whose way of doing faults to say.",
+)
+def patterns(
+    mechanisms: bool, show_params: str | None, markdown: bool, agent_command: str | None, backend: str
+) -> None:
     """List the patterns and their scenarios, one line each."""
     from rich.console import Console
 
     from swarm_tui.patterns.catalogue import load_catalogue
     from swarm_tui.patterns.describe import catalogue_markdown, scenario_toml
 
+    if agent_command is not None:
+        _agent_patterns(agent_command, backend)
+        return
     catalogue = load_catalogue()
     if show_params:
         cls = catalogue.get(show_params)
@@ -525,6 +542,37 @@ def agent_schemas(out_dir: str | None) -> None:
     except OSError as exc:
         raise _fail(f"cannot write the schemas to {out_dir}: {exc}") from None
     click.echo(f"wrote {len(schemas)} schema files to {out_dir}")
+
+
+def _agent_patterns(agent_command: str, backend: str) -> None:
+    """`patterns --agent-command`: the catalogue as an agent program claims it can run it."""
+    from swarm_tui.backends.local import resolve_command
+    from swarm_tui.session.agent_check import claimed_fit
+    from swarm_tui.session.run import SessionError, agent_program
+
+    try:
+        program = agent_program(agent_command)
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
+    problem = resolve_command(program)
+    if problem is not None:
+        raise _fail(problem)
+    try:
+        hello, methods, fits = claimed_fit(program, backend)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--agent-command: {exc}") from None
+    click.echo(f"{hello.get('program') or agent_command}: what it claims (check it: swarm-tui agent check -- ...)")
+    click.echo(f"faults on {backend}:")
+    for kind, how in methods.items():
+        click.echo(f"  {kind:<12} {how}")
+    runnable = [f for f in fits if f.runnable]
+    click.echo(f"scenarios it claims it can run: {len(runnable)} of {len(fits)}")
+    for f in fits:
+        if f.runnable:
+            outside = f" (from outside: {', '.join(f.outside)})" if f.outside else ""
+            click.echo(f"  can run     {f.scenario}{outside}")
+        else:
+            click.echo(f"  cannot run  {f.scenario}: needs {', '.join(f.missing)}")
 
 
 @cli.command()

@@ -582,3 +582,16 @@ def check_agent(program: AgentProgram, backend: str = "local") -> Verdict:
     ops = answered(report.ops, ()) | {op for op in report.ops if op.startswith("signal:")}
     fits = fit(needs, ops if report.hello is not None else set(), methods)
     return Verdict(report, backend, methods, fits)
+
+
+def claimed_fit(program: AgentProgram, backend: str = "local") -> tuple[dict[str, Any], dict[str, str], list[Fit]]:
+    """What a program claims in its hello (unchecked: ``agent check`` checks it), how each fault
+    would be done to it on ``backend``, and the scenarios it claims to be able to run.
+
+    Raises OSError (it cannot start) or ValueError (no hello: the reason)."""
+    hello, why = asyncio.run(read_hello(program))
+    if hello is None:
+        raise ValueError(why)
+    ops = answered([str(o) for o in hello.get("ops") or []], [str(s) for s in hello.get("strategies") or []])
+    methods = fault_methods(backend, frozenset(str(f) for f in hello.get("faults") or []))
+    return hello, methods, fit(requirements(), ops, methods)
