@@ -154,6 +154,7 @@ class _Sandbox:
     claims: frozenset[str] | None = None  # fault commands its hello claims
     answers: AnswerFaults | None = None  # faults applied to its answers from outside
     stderr: deque[str] = field(default_factory=lambda: deque(maxlen=32))
+    stderr_lines: LineBuffer = field(default_factory=lambda: LineBuffer(limit=4096))
     at_limit: bool = False  # a leak helper killed it at its memory limit
     leaking: asyncio.Task[None] | None = None  # a leak helper running beside it
 
@@ -364,8 +365,8 @@ class E2BBackend(Backend):
             self._lines(box, str(chunk))
 
         def on_stderr(chunk: Any) -> None:
-            if box.program is not None:
-                box.stderr.extend(line for line in str(chunk).splitlines() if line.strip())
+            if box.program is not None:  # chunks cut lines anywhere: whole lines only
+                box.stderr.extend(line for line in box.stderr_lines.feed(str(chunk)) if line.strip())
 
         run = sbx.commands.run
         # The SDK keeps all of a command's output in memory for its result unless told not to:

@@ -234,19 +234,20 @@ class LocalBackend(Backend):
             self._on_message(agent.handle, invalid(f"no hello within {HELLO_DEADLINE_S:g} s of the start"))
 
     async def _read_stderr(self, agent: _Agent) -> None:
-        """Keep the last lines of what the agent writes on stderr (for the reason it exited)."""
+        """Keep the last lines the agent writes on stderr (for the reason it exited)."""
         stream = agent.proc.stderr
         assert stream is not None
-        kept = 0
-        with contextlib.suppress(ConnectionError, OSError, ValueError):
-            while True:
-                data = await stream.read(STDERR_KEPT)
-                if not data:
-                    return
-                for line in data.splitlines():
-                    if line.strip():
-                        agent.stderr.append(line[:STDERR_KEPT])
-                        kept += 1
+        while True:
+            try:
+                line = await stream.readline()
+            except ValueError:  # a line over the limit: dropped
+                continue
+            except (ConnectionError, OSError):
+                return
+            if not line:
+                return
+            if line.strip():
+                agent.stderr.append(line[:STDERR_KEPT])
 
     def last_words(self, agent: _Agent) -> str:
         """The last line the agent wrote on stderr, short and with secrets masked ('' if none)."""
