@@ -17,6 +17,7 @@ check it, and run the catalogue with it::
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from typing import Any
@@ -119,7 +120,7 @@ class DeskAgent(sdk.Agent):
 
     def op_work(self, data: dict[str, Any]) -> dict[str, Any]:
         prices = self.window(data)
-        returns = sorted(b / a - 1.0 for a, b in zip(prices, prices[1:]))
+        returns = sorted(b / a - 1.0 for a, b in itertools.pairwise(prices))
         var95 = max(0.0, -returns[max(0, min(len(returns) - 1, int(0.05 * len(returns))))]) if returns else 0.0
         return {"var95": var95, "n": len(returns)}
 

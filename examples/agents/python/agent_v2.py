@@ -7,6 +7,7 @@ version 1, so a canary of it is promoted (examples/scenarios/canary-user-v2-soun
 
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 from typing import Any
@@ -23,7 +24,7 @@ class DeskAgentV2(DeskAgent):
         lookback = int(self.setting(data, "lookback", 10))
         if len(prices) <= lookback:
             return {"action": "hold", "strength": 0.0, "reason": "warming up"}
-        returns = [b / a - 1.0 for a, b in zip(prices[-lookback - 1 :], prices[-lookback:])]
+        returns = [b / a - 1.0 for a, b in itertools.pairwise(prices[-lookback - 1 :])]
         volatility = math.sqrt(sum(r * r for r in returns) / len(returns)) * math.sqrt(lookback)
         threshold = max(0.005, min(0.05, 1.5 * volatility))
         return super().momentum(prices, {**data, "threshold": threshold})
