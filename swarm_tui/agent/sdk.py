@@ -133,6 +133,7 @@ class Agent:
         self._pool = ThreadPoolExecutor(max_workers=int(config.get("slots", self.slots)), thread_name_prefix="task")
         self._stop = threading.Event()
         self._leaked: list[bytearray] = []
+        self._ops: dict[str, Callable[[dict[str, Any]], Any]] | None = None  # operations(), found once
 
     # -- what it says ----------------------------------------------------------------------------------
     def operations(self) -> dict[str, Callable[[dict[str, Any]], Any]]:
@@ -242,7 +243,9 @@ class Agent:
             rate = self.error_rate()
             if rate > 0 and self.rng.random() < rate:
                 raise TaskError("injected error" if self._fault("error-rate") else "defect: error")
-            handler = self.operations().get(str(msg.get("op")))
+            if self._ops is None:
+                self._ops = self.operations()
+            handler = self._ops.get(str(msg.get("op")))
             if handler is None:
                 raise TaskError(f"unknown op {msg.get('op')!r}")
             value = handler(msg.get("data") or {})

@@ -414,7 +414,7 @@ class LocalBackend(Backend):
         """Start a helper beside the agent (see :mod:`swarm_tui.backends.outside`)."""
         if not sys.platform.startswith("linux"):
             raise BackendError("local backend: faults from outside an agent need Linux (/proc)")
-        with contextlib.suppress(OSError):
+        try:
             proc = await asyncio.create_subprocess_exec(
                 self.python,
                 "-c",
@@ -429,7 +429,9 @@ class LocalBackend(Backend):
                 start_new_session=True,
                 preexec_fn=PDEATHSIG,
             )
-            agent.helpers.append(proc)
+        except OSError as exc:
+            raise BackendError(f"local backend: cannot start a fault helper beside {agent.handle.id}: {exc}") from None
+        agent.helpers.append(proc)
 
     async def _helpers_done(self, agent: _Agent) -> None:
         """The agent ended: did a leak helper kill it at the limit? (It says so before it kills.)"""

@@ -406,3 +406,27 @@ def test_the_agents_table_shows_the_program_beside_the_version() -> None:
     assert _cell("version", row, {}, 0.0) == "v2 canary"
     mine = replace(row, program="node agent.js")
     assert _cell("version", mine, {}, 0.0) == "v2 canary · node agent.js"
+
+
+def test_the_session_gives_every_backend_of_the_run_the_agent_command(tmp_path: Path) -> None:
+    from swarm_tui.session.run import RunSession, SessionError, agent_program
+
+    program = agent_program("python3 agent.py --fast", str(PYTHON_EXAMPLE))
+    assert program.command == ("python3", "agent.py", "--fast") and program.workdir == str(PYTHON_EXAMPLE)
+    session = RunSession(backend="local", agent_program=program)
+    session.check()
+    backend = session.backend_factory()(0)
+    assert backend.default_program == program
+    with pytest.raises(SessionError, match="runs the built-in agent only"):
+        RunSession(backend="mock", agent_program=program).check()
+    with pytest.raises(SessionError, match="no such program on PATH"):
+        RunSession(backend="local", agent_program=agent_program("no-such-agent-program")).check()
+
+
+def test_the_dashboard_takes_the_agent_command_and_checks_it_before_it_opens() -> None:
+    out = cli("--backend", "mock", "--agent-command", "python3 agent.py")
+    assert out.returncode == 2 and "runs the built-in agent only" in out.stderr
+    out = cli("--backend", "local", "--agent-command", "no-such-agent-program")
+    assert out.returncode == 2 and "no such program on PATH" in out.stderr
+    out = cli("--agent-workdir", ".")
+    assert out.returncode == 2 and "give that too" in out.stderr
