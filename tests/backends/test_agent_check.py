@@ -196,6 +196,8 @@ def test_nothing_of_the_programs_under_test_is_left(tmp_path: Path) -> None:
     marker.write_text(
         "import subprocess, sys, time\n"
         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', 'left-behind-child'])\n"
+        "time.sleep(0.5)\n"
+        "print('not a hello', flush=True)\n"  # the check fails at once, and kills it and its child
         "time.sleep(60)\n",
         "utf-8",
     )

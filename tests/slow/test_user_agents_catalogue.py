@@ -2,8 +2,8 @@
 
 * every scenario of the catalogue that the Python example claims it can run passes with it as
   every agent's program, on local (``swarm-tui run --agent-command``);
-* the v2-against-v1 canaries on the backend the fast tier does not run them on: the regression
-  aborts on e2b (the loopback fake), the sound v2 is promoted on local;
+* the v2-against-v1 canaries (the fast tier runs the regression on local): the regression aborts
+  on e2b (the loopback fake), the sound v2 is promoted on e2b and on local;
 * the Node.js example on the scenarios whose faults are all done to it from outside.
 """
 
@@ -57,6 +57,17 @@ def test_the_v2_regression_canary_aborts_on_e2b(e2b_fake) -> None:
     (scenario,), _ = select_scenarios([], [], [str(EXAMPLES / "scenarios" / "canary-user-v2-regression.toml")])
     result = run_one(scenario, create_backend("e2b"), seed=0, run_id="canary-e2b")
     assert result.status == "passed", result.error or failed_checks(result)
+
+
+def test_the_sound_v2_canary_is_promoted_on_e2b(e2b_fake) -> None:
+    (scenario,), _ = select_scenarios([], [], [str(EXAMPLES / "scenarios" / "canary-user-v2-sound.toml")])
+    result = run_one(scenario, create_backend("e2b"), seed=0, run_id="canary-e2b")
+    assert result.status == "passed", result.error or failed_checks(result)
+    assert result.metrics["programs"] == {"python3 agent.py v1": 5, "python3 agent_v2.py v2": 6}
+    # Each agent ran in a sandbox of its own, the program uploaded into it.
+    box = next(iter(e2b_fake.sandboxes.values()))
+    assert (box.host_path("/home/user/agent/agent_v2.py")).is_file()
+    assert (box.host_path("/home/user/swarm/lib/swarm_tui/agent/sdk.py")).is_file()
 
 
 def test_the_sound_v2_canary_is_promoted_on_local() -> None:
