@@ -1,7 +1,11 @@
 """Users' agents over the catalogue (slow: minutes of wall time).
 
-* every scenario of the catalogue that the Python example claims it can run passes with it as
-  every agent's program, on local (``swarm-tui run --agent-command``);
+* the scenarios of the catalogue that the Python example claims it can run pass with it as every
+  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (one of most
+  patterns, and every fault done from outside), all 20 by hand (about 9 minutes)::
+
+      SWARM_TUI_REAL_ALL=1 .venv/bin/python -m pytest -n 0 tests/slow/test_user_agents_catalogue.py
+
 * the v2-against-v1 canaries (the fast tier runs the regression on local): the regression aborts
   on e2b (the loopback fake), the sound v2 is promoted on e2b and on local;
 * the Node.js example on the scenarios whose faults are all done to it from outside.
@@ -10,6 +14,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import sys
 import time
@@ -22,6 +27,17 @@ from swarm_tui.engine.sandbox import AgentProgram, create_backend
 from swarm_tui.session.agent_check import claimed_fit
 from swarm_tui.session.run import select_scenarios
 
+pytestmark = pytest.mark.slow
+SUBSET = [
+    "mesh.consensus",  # byzantine votes, from outside
+    "mesh.failover",
+    "hierarchical.multi-strategy",
+    "ring.circuit-breaker",  # an error rate, from outside
+    "autoscaling.scale-up",
+    "canary.rollout",
+    "chaos.memory-leak",  # the example's own leak
+]
+CHOSEN = [c.id for c in CATALOGUE.main()] if os.environ.get("SWARM_TUI_REAL_ALL") else SUBSET
 EXAMPLES = ROOT / "examples"
 PYTHON = AgentProgram(command=(sys.executable, str(EXAMPLES / "agents" / "python" / "agent.py")))
 NODE = AgentProgram(command=("node", "agent.js"), workdir=str(EXAMPLES / "agents" / "node"))
@@ -40,7 +56,7 @@ def passes_with(program: AgentProgram, scenario_id: str, backend: str = "local")
     assert time.perf_counter() - started < 120
 
 
-@pytest.mark.parametrize("scenario_id", [cls.id for cls in CATALOGUE.main()])
+@pytest.mark.parametrize("scenario_id", CHOSEN)
 def test_every_scenario_the_python_example_claims_passes_on_local(scenario_id: str) -> None:
     missing = python_fits()[scenario_id]
     if missing:
