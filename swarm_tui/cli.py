@@ -498,9 +498,9 @@ def agent_check(command: tuple[str, ...], as_json: bool, backend: str, workdir: 
     """
     import json
 
-    from swarm_tui.backends.local import resolve_command
+    from swarm_tui.backends.programs import resolve_command
     from swarm_tui.engine.sandbox import AgentProgram
-    from swarm_tui.session.agent_check import check_agent
+    from swarm_tui.session.agent_verdict import check_agent
 
     words = [w for w in command if w != "--"] if command[:1] == ("--",) else list(command)
     if not words:
@@ -546,8 +546,8 @@ def agent_schemas(out_dir: str | None) -> None:
 
 def _agent_patterns(agent_command: str, backend: str) -> None:
     """`patterns --agent-command`: the catalogue as an agent program claims it can run it."""
-    from swarm_tui.backends.local import resolve_command
-    from swarm_tui.session.agent_check import claimed_fit
+    from swarm_tui.backends.programs import resolve_command
+    from swarm_tui.session.agent_verdict import claimed_fit
     from swarm_tui.session.run import SessionError, agent_program
 
     try:

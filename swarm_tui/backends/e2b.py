@@ -45,7 +45,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from swarm_tui.backends.local import MARKER, MARKER_VARIABLE
 from swarm_tui.backends.outside import (
     ANSWER_FAULTS,
     FREEZE_SCRIPT,
@@ -55,6 +54,7 @@ from swarm_tui.backends.outside import (
     claimed,
     command_of,
 )
+from swarm_tui.backends.programs import MARKER, MARKER_VARIABLE, helper_module_sources, read_workdir
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
 from swarm_tui.engine.messages import CONFIG_VARIABLE, HELLO_DEADLINE_S
 from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, LineBuffer, decode_line, invalid
@@ -77,9 +77,6 @@ AGENT_PACKAGE = "swarm_agent"
 AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py", "sdk.py")
 REMOTE_WORKDIR = "/home/user/agent"  # where a user's program is uploaded and runs
 REMOTE_LIB = "/home/user/swarm/lib"  # the Python helper module, on the program's PYTHONPATH
-SKIPPED_DIRS = frozenset({".git", "__pycache__", ".venv", "venv", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
-MAX_UPLOAD_FILES = 2000
-MAX_UPLOAD_BYTES = 50 << 20
 SETUP_TIMEOUT_S = 600.0
 DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
 DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
@@ -157,32 +154,6 @@ class _Sandbox:
     stderr_lines: LineBuffer = field(default_factory=lambda: LineBuffer(limit=4096))
     at_limit: bool = False  # a leak helper killed it at its memory limit
     leaking: asyncio.Task[None] | None = None  # a leak helper running beside it
-
-
-def read_workdir(workdir: str) -> dict[str, bytes]:
-    """The files of a workdir to upload (relative path -> bytes), caches and VCS folders left out.
-
-    Raises BackendError (one line) when it is not a folder or too big to upload."""
-    root = Path(workdir)
-    if not root.is_dir():
-        raise BackendError(f"e2b backend: agent program workdir {workdir!r} is not a folder")
-    files: dict[str, bytes] = {}
-    size = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS)
-        for name in sorted(filenames):
-            path = Path(dirpath) / name
-            if not path.is_file():
-                continue
-            data = path.read_bytes()
-            size += len(data)
-            files[path.relative_to(root).as_posix()] = data
-            if len(files) > MAX_UPLOAD_FILES or size > MAX_UPLOAD_BYTES:
-                raise BackendError(
-                    f"e2b backend: agent program workdir {workdir!r} is too big to upload "
-                    f"(more than {MAX_UPLOAD_FILES} files or {MAX_UPLOAD_BYTES >> 20} MB): give a smaller workdir"
-                )
-    return files
 
 
 class E2BBackend(Backend):
@@ -402,7 +373,7 @@ class E2BBackend(Backend):
         """Upload a user's program and the helper module, run its setup; (command, cwd, env)."""
         sbx = box.sbx
         uploads: dict[str, str | bytes] = {f"{REMOTE_WORKDIR}/{k}": v for k, v in self._workdir_files(program).items()}
-        uploads.update({f"{REMOTE_LIB}/{name}": text for name, text in self._helper_sources().items()})
+        uploads.update({f"{REMOTE_LIB}/{name}": text for name, text in helper_module_sources().items()})
         for path, data in uploads.items():
             await sbx.files.write(path, data)
         if program.setup:
@@ -415,14 +386,6 @@ class E2BBackend(Backend):
             "PYTHONUNBUFFERED": "1",
         }
         return shlex.join(program.command), REMOTE_WORKDIR, envs
-
-    def _helper_sources(self) -> dict[str, str]:
-        package = resources.files("swarm_tui.agent")
-        return {
-            "swarm_tui/__init__.py": '"""The agent helper of swarm-tui (only the helper is here)."""\n',
-            "swarm_tui/agent/__init__.py": '"""The agent helper: swarm_tui.agent.sdk."""\n',
-            "swarm_tui/agent/sdk.py": package.joinpath("sdk.py").read_text(encoding="utf-8"),
-        }
 
     async def _setup(self, box: _Sandbox, setup: str) -> None:
         """Run the program's setup command once in the sandbox; a failure is one line."""

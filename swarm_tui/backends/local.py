@@ -16,16 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
-import shutil
 import signal
 import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -38,6 +35,13 @@ from swarm_tui.backends.outside import (
     AnswerFaults,
     claimed,
     command_of,
+)
+from swarm_tui.backends.programs import (
+    MARKER,
+    MARKER_VARIABLE,
+    PDEATHSIG,
+    program_environment,
+    resolve_command,
 )
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
 from swarm_tui.engine.messages import CONFIG_VARIABLE, HELLO_DEADLINE_S
@@ -55,13 +59,8 @@ from swarm_tui.engine.sandbox import (
     SandboxSpec,
 )
 
-MARKER = "swarm-tui-agent"  # on every agent's command line (or in its environment), so `swarm-tui cleanup` finds strays
-MARKER_VARIABLE = "SWARM_TUI_AGENT"  # a user's program carries the marker here (its command line is its own)
 START_TIMEOUT_S = 15.0
 STDERR_KEPT = 4096  # bytes of an agent's stderr kept, for the reason it exited
-# The parent of swarm_tui/: put on PYTHONPATH so a user's Python agent can import the helper
-# module (swarm_tui.agent.sdk) whatever interpreter runs it.
-PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent.parent)
 DRAIN_PAUSE_S = 0.05  # a faulty agent's output is read (and thrown away) in gulps this far apart
 _ASKS = frozenset({"task", "ping"})  # messages to an agent that it answers
 
@@ -90,56 +89,6 @@ class _Agent:
 def agent_command(python: str, config: dict[str, Any], run_id: str, program: str | None = None) -> list[str]:
     run = ["-c", program] if program is not None else ["-m", "swarm_tui.agent"]
     return [python, "-u", *run, "--config", json.dumps(config, separators=(",", ":")), "--marker", f"{MARKER}:{run_id}"]
-
-
-def program_environment(program: AgentProgram, config: dict[str, Any], run_id: str) -> dict[str, str]:
-    """The environment a user's program starts with: ours, its own ``env``, its configuration,
-    the marker that finds it if it is left behind, and the helper module on PYTHONPATH."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    path = env.get("PYTHONPATH")
-    env["PYTHONPATH"] = PACKAGE_PARENT + (os.pathsep + path if path else "")
-    env.update(program.environment)
-    env[CONFIG_VARIABLE] = json.dumps(config, separators=(",", ":"))
-    env[MARKER_VARIABLE] = f"{MARKER}:{run_id}"
-    return env
-
-
-def resolve_command(program: AgentProgram, cwd: str | None = None) -> str | None:
-    """Why the program's command cannot run here (no such program, not executable), or None."""
-    workdir = program.workdir or cwd or os.getcwd()
-    if not os.path.isdir(workdir):
-        return f"agent program workdir {workdir!r} is not a folder"
-    first = program.command[0]
-    if "/" in first:
-        path = first if os.path.isabs(first) else os.path.join(workdir, first)
-        if not os.path.isfile(path):
-            return f"agent command {first!r}: no such file (in {workdir})"
-        if not os.access(path, os.X_OK):
-            return f"agent command {first!r}: not executable"
-        return None
-    if shutil.which(first) is None:
-        return f"agent command {first!r}: no such program on PATH"
-    return None
-
-
-def _pdeathsig() -> Any:
-    """A function for ``preexec_fn``: the kernel kills the child when its parent dies (Linux).
-
-    The C function is looked up here, before any fork: after fork only the call itself runs."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_pdeathsig() -> None:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-    return set_pdeathsig
-
-
-PDEATHSIG = _pdeathsig()
 
 
 class LocalBackend(Backend):

@@ -20,7 +20,7 @@ from typing import Any
 
 import psutil
 
-from swarm_tui.backends.local import PDEATHSIG, program_environment
+from swarm_tui.backends.programs import PDEATHSIG, program_environment
 from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, check_message, decode_line
 from swarm_tui.engine.redact import scrub
 from swarm_tui.engine.sandbox import AgentProgram

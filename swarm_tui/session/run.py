@@ -190,7 +190,7 @@ class RunSession:
                 "with --backend local or --backend e2b"
             )
         if self.backend == "local":
-            from swarm_tui.backends.local import resolve_command  # the check is the local backend's own
+            from swarm_tui.backends.programs import resolve_command
 
             for program in programs:
                 problem = resolve_command(program)

@@ -14,7 +14,7 @@ import pytest
 from support import ROOT, cli_env
 
 from swarm_tui.engine.sandbox import AgentProgram
-from swarm_tui.session.agent_check import check_agent
+from swarm_tui.session.agent_verdict import check_agent
 
 NODE = shutil.which("node")
 needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed: the Node.js example cannot run here")

@@ -24,7 +24,7 @@ from support import CATALOGUE, ROOT, failed_checks
 
 from swarm_tui.engine.runner import run_one
 from swarm_tui.engine.sandbox import AgentProgram, create_backend
-from swarm_tui.session.agent_check import claimed_fit
+from swarm_tui.session.agent_verdict import claimed_fit
 from swarm_tui.session.run import select_scenarios
 
 pytestmark = pytest.mark.slow
