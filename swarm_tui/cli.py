@@ -76,14 +76,48 @@ def e2b_flags(fn: F) -> F:
     return fn
 
 
-def _session(backend: str, seed: int, options: dict[str, Any], **kwargs: Any) -> Any:
-    from swarm_tui.session.run import RunSession, SessionError
+def agent_flags(fn: F) -> F:
+    """Your own agent program instead of the built-in agent, for every agent of a run."""
+    for option in reversed(
+        (
+            click.option(
+                "--agent-command",
+                metavar="CMD",
+                help="Run this program (it speaks the agent protocol) for every agent, e.g. 'python3 agent.py'.",
+            ),
+            click.option(
+                "--agent-workdir",
+                metavar="DIR",
+                help="Where --agent-command runs (local) or what is uploaded (e2b); default: this folder.",
+            ),
+        )
+    ):
+        fn = option(fn)
+    return fn
 
+
+def _session(
+    backend: str,
+    seed: int,
+    options: dict[str, Any],
+    agent_command: str | None = None,
+    agent_workdir: str | None = None,
+    **kwargs: Any,
+) -> Any:
+    from swarm_tui.session.run import RunSession, SessionError, agent_program
+
+    if agent_workdir is not None and agent_command is None:
+        raise _fail("--agent-workdir is a setting of --agent-command: give that too")
+    try:
+        program = agent_program(agent_command, agent_workdir) if agent_command is not None else None
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
     session = RunSession(
         backend=backend,
         seed=seed,
         backend_options=options if backend == "e2b" else {},
         shutdown=SHUTDOWN,
+        agent_program=program,
         **kwargs,
     )
     try:
@@ -107,6 +141,7 @@ THEMES_HELP = "Dashboard theme: swarm-dark, swarm-light, swarm-high-contrast, sw
 @click.option("--config", "configs", multiple=True, metavar="FILE.toml", help="Scenario file(s) to offer.")
 @click.option("--no-mouse", is_flag=True, help="Turn mouse support off.")
 @e2b_flags
+@agent_flags
 @click.version_option(__version__, prog_name="swarm-tui")
 @click.pass_context
 def cli(
@@ -121,6 +156,8 @@ def cli(
     e2b_timeout: int | None,
     e2b_rate: float | None,
     e2b_max: int | None,
+    agent_command: str | None,
+    agent_workdir: str | None,
 ) -> None:
     """Watch, test and break swarms of trading agents in sandboxes.
 
@@ -130,7 +167,13 @@ def cli(
         return
     from swarm_tui.ui import run_dashboard
 
-    session = _session(backend, seed, e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max))
+    session = _session(
+        backend,
+        seed,
+        e2b_options(e2b_template, e2b_timeout, e2b_rate, e2b_max),
+        agent_command=agent_command,
+        agent_workdir=agent_workdir,
+    )
     if SHUTDOWN.requested:
         ctx.exit(SHUTDOWN.exit_code)
     SHUTDOWN.restore()  # the dashboard handles its own signals (and ctrl+c is a key there)
@@ -183,6 +226,7 @@ def cli(
 @click.option("--no-journal", is_flag=True, help="Do not write a journal.")
 @click.option("--quiet", "-q", is_flag=True, help="No live display; one summary line.")
 @e2b_flags
+@agent_flags
 def run(
     patterns: tuple[str, ...],
     ids: tuple[str, ...],
@@ -199,6 +243,8 @@ def run(
     e2b_timeout: int | None,
     e2b_rate: float | None,
     e2b_max: int | None,
+    agent_command: str | None,
+    agent_workdir: str | None,
 ) -> None:
     """Run scenarios headless and export the results.
 
@@ -209,7 +255,7 @@ def run(
     from rich.console import Console
 
     from swarm_tui.console import LiveProgress, one_line, summary_table
-    from swarm_tui.session.run import SessionError, describe, select_scenarios
+    from swarm_tui.session.run import SessionError, describe, programs_of, select_scenarios
 
     if journal_path and no_journal:
         raise _fail("--journal and --no-journal contradict each other")
@@ -225,9 +271,16 @@ def run(
         exports=exports,
         journal=not no_journal,
         journal_path=journal_path,
+        agent_command=agent_command,
+        agent_workdir=agent_workdir,
     )
+    try:
+        session.check_programs(programs_of(scenarios))
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
     console = Console(stderr=False, width=_width())
     errors = Console(stderr=True, soft_wrap=True)
+    session.on_agent_problem = lambda line: errors.print(f"swarm-tui: {line}", style="red", highlight=False)
     try:
         main_journal = session.open_journals(scenarios)
     except SessionError as exc:
@@ -446,13 +499,30 @@ def replay(journal: str, scenario_id: str | None, speed: float, theme: str | Non
 @click.option("--mechanisms", is_flag=True, help="Also list the mechanisms each scenario relies on.")
 @click.option("--params", "show_params", metavar="ID", help="Print a scenario's parameters as a scenario file (TOML).")
 @click.option("--markdown", is_flag=True, help="Print the whole catalogue as Markdown (docs/scenarios.md).")
-def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
+@click.option(
+    "--agent-command",
+    metavar="CMD",
+    help="Say which scenarios this agent program claims it can run, and how each fault is done to it.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(("local", "e2b")),
+    default="local",
+    show_default=True,
+    help="With --agent-command: the backend whose way of doing faults to say.",
+)
+def patterns(
+    mechanisms: bool, show_params: str | None, markdown: bool, agent_command: str | None, backend: str
+) -> None:
     """List the patterns and their scenarios, one line each."""
     from rich.console import Console
 
     from swarm_tui.patterns.catalogue import load_catalogue
     from swarm_tui.patterns.describe import catalogue_markdown, scenario_toml
 
+    if agent_command is not None:
+        _agent_patterns(agent_command, backend)
+        return
     catalogue = load_catalogue()
     if show_params:
         cls = catalogue.get(show_params)
@@ -473,6 +543,108 @@ def patterns(mechanisms: bool, show_params: str | None, markdown: bool) -> None:
             if mechanisms:
                 for name, help_text in cls.mechanism_help.items():
                     console.print(f"      [dim]--off {name}: {help_text}[/dim]")
+
+
+@cli.group()
+def agent() -> None:
+    """Your own agent programs: check one against the agent protocol, get the protocol's schemas."""
+
+
+@agent.command("check", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("command", nargs=-1, type=click.UNPROCESSED, metavar="-- CMD [ARG ...]")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (for CI).")
+@click.option(
+    "--backend",
+    type=click.Choice(("local", "e2b")),
+    default="local",
+    show_default=True,
+    help="Say how each fault would be done to this agent on this backend.",
+)
+@click.option("--workdir", metavar="DIR", help="Where the program runs (default: this folder).")
+def agent_check(command: tuple[str, ...], as_json: bool, backend: str, workdir: str | None) -> None:
+    """Run a program through the agent protocol's conformance suite (docs/agent-protocol.md).
+
+    One line per clause (pass, fail with the reason, or skip: not claimed), how each fault would be
+    done to it, and the scenarios of the catalogue it can run. Exit 0: every clause it claims
+    passes; 1: some fail; 2: bad usage (no command, or one that cannot run at all).
+    """
+    import json
+
+    from swarm_tui.backends.programs import resolve_command
+    from swarm_tui.engine.sandbox import AgentProgram
+    from swarm_tui.session.agent_verdict import check_agent
+
+    words = [w for w in command if w != "--"] if command[:1] == ("--",) else list(command)
+    if not words:
+        raise _fail("agent check: give the command that runs your agent after --, e.g. -- python3 agent.py")
+    if workdir is not None and not Path(workdir).is_dir():
+        raise _fail(f"--workdir: no such folder {workdir!r}")
+    program = AgentProgram(command=tuple(words), workdir=str(Path(workdir).resolve()) if workdir else None)
+    problem = resolve_command(program)
+    if problem is not None:
+        raise _fail(problem)
+    try:
+        verdict = check_agent(program, backend)
+    except OSError as exc:
+        raise _fail(f"cannot start {words[0]!r}: {exc}") from None
+    if as_json:
+        click.echo(json.dumps(verdict.to_dict(), indent=2))
+    else:
+        for line in verdict.lines():
+            click.echo(line)
+    sys.exit(verdict.exit_code)
+
+
+@agent.command("schemas")
+@click.option("--out", "out_dir", metavar="DIR", help="Write the files there (default: list them).")
+def agent_schemas(out_dir: str | None) -> None:
+    """The JSON Schema of every message of the agent protocol (what docs/schemas/ holds)."""
+    from swarm_tui.engine.messages import json_schemas, schema_text
+
+    schemas = json_schemas()
+    if out_dir is None:
+        for name in schemas:
+            click.echo(name)
+        return
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, schema in schemas.items():
+            (folder / name).write_text(schema_text(schema), encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write the schemas to {out_dir}: {exc}") from None
+    click.echo(f"wrote {len(schemas)} schema files to {out_dir}")
+
+
+def _agent_patterns(agent_command: str, backend: str) -> None:
+    """`patterns --agent-command`: the catalogue as an agent program claims it can run it."""
+    from swarm_tui.backends.programs import resolve_command
+    from swarm_tui.session.agent_verdict import claimed_fit
+    from swarm_tui.session.run import SessionError, agent_program
+
+    try:
+        program = agent_program(agent_command)
+    except SessionError as exc:
+        raise _fail(str(exc)) from None
+    problem = resolve_command(program)
+    if problem is not None:
+        raise _fail(problem)
+    try:
+        hello, methods, fits = claimed_fit(program, backend)
+    except (OSError, ValueError) as exc:
+        raise _fail(f"--agent-command: {exc}") from None
+    click.echo(f"{hello.get('program') or agent_command}: what it claims (check it: swarm-tui agent check -- ...)")
+    click.echo(f"faults on {backend}:")
+    for kind, how in methods.items():
+        click.echo(f"  {kind:<12} {how}")
+    runnable = [f for f in fits if f.runnable]
+    click.echo(f"scenarios it claims it can run: {len(runnable)} of {len(fits)}")
+    for f in fits:
+        if f.runnable:
+            outside = f" (from outside: {', '.join(f.outside)})" if f.outside else ""
+            click.echo(f"  can run     {f.scenario}{outside}")
+        else:
+            click.echo(f"  cannot run  {f.scenario}: needs {', '.join(f.missing)}")
 
 
 @cli.command()

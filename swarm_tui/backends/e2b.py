@@ -16,6 +16,14 @@ defaults fit E2B's free tier and can be raised with ``SWARM_TUI_E2B_RATE`` and
 timeout or a dropped connection retries with jittered backoff. A sandbox that dies or whose
 stream drops mid-run is reported as the agent's exit, which the engine handles like any crash.
 
+A user's agent program (:class:`~swarm_tui.engine.sandbox.AgentProgram`) runs instead of the
+built-in agent in the same way: its workdir is uploaded to ``/home/user/agent``, its ``setup``
+command runs there once per sandbox (installing requirements, say), it starts from its own
+template if it names one, and it gets its configuration in ``$SWARM_AGENT_CONFIG`` and the
+Python helper module (``swarm_tui.agent.sdk``) on ``PYTHONPATH``. Faults it does not claim in
+its hello are done from outside (:mod:`swarm_tui.backends.outside`), the CPU and memory ones by
+a helper script in the sandbox (it needs ``python3`` there, as the ``base`` template has).
+
 The SDK reads ``E2B_API_KEY``, ``E2B_API_URL``, ``E2B_SANDBOX_URL`` and ``E2B_DOMAIN`` itself,
 so the same code runs against E2B or any E2B-compatible endpoint. The key never appears in a
 message of ours.
@@ -29,17 +37,31 @@ import inspect
 import json
 import os
 import random
+import shlex
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-from swarm_tui.backends.local import MARKER
+from swarm_tui.backends.outside import (
+    ANSWER_FAULTS,
+    ANSWERS,
+    LEAK_SCRIPT,
+    LIMIT_LINE,
+    SELF,
+    AnswerFaults,
+    claimed,
+    how_to_do,
+)
+from swarm_tui.backends.programs import MARKER, MARKER_VARIABLE, helper_module_sources, read_workdir
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
+from swarm_tui.engine.messages import CONFIG_VARIABLE, HELLO_DEADLINE_S
 from swarm_tui.engine.protocol import INVALID, LINE_LIMIT, FloodGate, LineBuffer, decode_line, invalid
 from swarm_tui.engine.redact import scrub
 from swarm_tui.engine.sandbox import (
+    AgentProgram,
     Backend,
     BackendCapabilities,
     BackendError,
@@ -53,7 +75,10 @@ from swarm_tui.engine.sandbox import (
 APP_TAG = "swarm-tui"
 REMOTE_DIR = "/home/user/swarm"
 AGENT_PACKAGE = "swarm_agent"
-AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py")
+AGENT_FILES = ("__init__.py", "__main__.py", "core.py", "kinds.py", "strategies.py", "program.py", "sdk.py")
+REMOTE_WORKDIR = "/home/user/agent"  # where a user's program is uploaded and runs
+REMOTE_LIB = "/home/user/swarm/lib"  # the Python helper module, on the program's PYTHONPATH
+SETUP_TIMEOUT_S = 600.0
 DEFAULT_RATE = 1.0  # creations per second (E2B free tier)
 DEFAULT_MAX = 20  # sandboxes alive at once (E2B free tier)
 
@@ -122,6 +147,14 @@ class _Sandbox:
     kill_task: asyncio.Task[None] | None = None
     exited: bool = False
     created: float = field(default_factory=time.monotonic)
+    program: AgentProgram | None = None  # a user's program (None: the built-in agent)
+    hello: bool = False
+    claims: frozenset[str] | None = None  # fault commands its hello claims
+    answers: AnswerFaults | None = None  # faults applied to its answers from outside
+    stderr: deque[str] = field(default_factory=lambda: deque(maxlen=32))
+    stderr_lines: LineBuffer = field(default_factory=lambda: LineBuffer(limit=4096))
+    at_limit: bool = False  # a leak helper killed it at its memory limit
+    leaking: asyncio.Task[None] | None = None  # a leak helper running beside it
 
 
 class E2BBackend(Backend):
@@ -148,8 +181,11 @@ class E2BBackend(Backend):
         max_sandboxes: int | None = None,
         create_retries: int = 6,
         program: str | None = None,
+        agent_program: AgentProgram | None = None,
     ) -> None:
         super().__init__()
+        self.default_program = agent_program  # `--agent-command`: every agent without a program of its own
+        self._workdirs: dict[str, dict[str, bytes]] = {}
         # Python source uploaded as the agent package's ``__main__.py`` instead of the real one
         # (same command, same arguments): to try the engine against agents that misbehave.
         self.program = program
@@ -219,7 +255,7 @@ class E2BBackend(Backend):
                 if current is not None:
                     self._requesting.add(current)
                 return await AsyncSandbox.create(
-                    template=self.template, timeout=self.sandbox_timeout_s, metadata=metadata
+                    template=self.template_for(spec), timeout=self.sandbox_timeout_s, metadata=metadata
                 )
             except AuthenticationException:
                 raise BackendError("E2B rejected the API key (401): check E2B_API_KEY") from None
@@ -237,7 +273,15 @@ class E2BBackend(Backend):
                 raise BackendError(f"cannot create an E2B sandbox after {attempt} tries: {reason}")
             await asyncio.sleep(backoff(attempt, self._rng))
 
+    def template_for(self, spec: SandboxSpec) -> str:
+        """The template a sandbox of ``spec`` starts from (its program's own, or the backend's)."""
+        program = self.program_for(spec)
+        return program.template if program is not None and program.template else self.template
+
     async def create(self, spec: SandboxSpec) -> SandboxHandle:
+        program = self.program_for(spec)
+        if program is not None:
+            self._workdir_files(program)  # a workdir that cannot be uploaded fails before a sandbox exists
         await self._slots.acquire()
         creating = asyncio.get_running_loop().create_task(self._create_sandbox(spec), name=f"create {spec.agent_id}")
         try:
@@ -257,9 +301,9 @@ class E2BBackend(Backend):
             agent_id=spec.agent_id,
             backend=self.name,
             created_at=self.clock.now(),
-            info={"template": self.template},
+            info={"template": self.template_for(spec)},
         )
-        box = _Sandbox(handle, spec, sbx)
+        box = _Sandbox(handle, spec, sbx, program=program)
         self._sandboxes[handle.id] = box
         try:
             await self._start_agent(box)
@@ -276,35 +320,96 @@ class E2BBackend(Backend):
 
     async def _start_agent(self, box: _Sandbox) -> None:
         sbx, spec = box.sbx, box.spec
-        sources = self._agent_sources()
-        if self.program is not None:
-            sources = {**sources, "__main__.py": self.program}
-        for name, text in sources.items():
-            await sbx.files.write(f"{REMOTE_DIR}/{AGENT_PACKAGE}/{name}", text)
         config = {**spec.agent_config(), "run_id": spec.run_id}
-        await sbx.files.write(f"{REMOTE_DIR}/agent.json", json.dumps(config))
+        if box.program is None:
+            sources = self._agent_sources()
+            if self.program is not None:
+                sources = {**sources, "__main__.py": self.program}
+            for name, text in sources.items():
+                await sbx.files.write(f"{REMOTE_DIR}/{AGENT_PACKAGE}/{name}", text)
+            await sbx.files.write(f"{REMOTE_DIR}/agent.json", json.dumps(config))
+            cmd = f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json --marker {MARKER}:{spec.run_id}"
+            cwd, envs = REMOTE_DIR, dict[str, str]()
+        else:
+            cmd, cwd, envs = await self._upload_program(box, box.program, config)
 
         def on_stdout(chunk: Any) -> None:
             self._lines(box, str(chunk))
+
+        def on_stderr(chunk: Any) -> None:
+            if box.program is not None:  # chunks cut lines anywhere: whole lines only
+                box.stderr.extend(line for line in box.stderr_lines.feed(str(chunk)) if line.strip())
 
         run = sbx.commands.run
         # The SDK keeps all of a command's output in memory for its result unless told not to:
         # for an agent that runs all along (and may write 10 MB lines or a flood), it must not.
         keep = {"retain_output": False} if _accepts(run, "retain_output") else {}
         command = await run(
-            f"python3 -u -m {AGENT_PACKAGE} --config-file agent.json --marker {MARKER}:{spec.run_id}",
+            cmd,
             background=True,
             timeout=0,
             stdin=True,
             on_stdout=on_stdout,
-            on_stderr=lambda chunk: None,
-            cwd=REMOTE_DIR,
+            on_stderr=on_stderr,
+            cwd=cwd,
+            **({"envs": envs} if envs else {}),
             **keep,
         )
         box.command, box.pid = command, command.pid
         loop = asyncio.get_running_loop()
         box.tasks.append(loop.create_task(self._writer(box), name=f"stdin {box.handle.id}"))
         box.tasks.append(loop.create_task(self._waiter(box), name=f"wait {box.handle.id}"))
+        if box.program is not None:
+            loop.call_later(HELLO_DEADLINE_S, self._hello_deadline, box)
+
+    def _workdir_files(self, program: AgentProgram) -> dict[str, bytes]:
+        workdir = str(Path(program.workdir or os.getcwd()).resolve())
+        if workdir not in self._workdirs:
+            self._workdirs[workdir] = read_workdir(workdir)
+        return self._workdirs[workdir]
+
+    async def _upload_program(
+        self, box: _Sandbox, program: AgentProgram, config: dict[str, Any]
+    ) -> tuple[str, str, dict[str, str]]:
+        """Upload a user's program and the helper module, run its setup; (command, cwd, env)."""
+        sbx = box.sbx
+        uploads: dict[str, str | bytes] = {f"{REMOTE_WORKDIR}/{k}": v for k, v in self._workdir_files(program).items()}
+        uploads.update({f"{REMOTE_LIB}/{name}": text for name, text in helper_module_sources().items()})
+        for path, data in uploads.items():
+            await sbx.files.write(path, data)
+        if program.setup:
+            await self._setup(box, program.setup)
+        envs = {
+            **program.environment,
+            CONFIG_VARIABLE: json.dumps(config, separators=(",", ":")),
+            MARKER_VARIABLE: f"{MARKER}:{box.spec.run_id}",
+            "PYTHONPATH": REMOTE_LIB,
+            "PYTHONUNBUFFERED": "1",
+        }
+        return shlex.join(program.command), REMOTE_WORKDIR, envs
+
+    async def _setup(self, box: _Sandbox, setup: str) -> None:
+        """Run the program's setup command once in the sandbox; a failure is one line."""
+        errors: deque[str] = deque(maxlen=8)
+        try:
+            await box.sbx.commands.run(
+                setup,
+                cwd=REMOTE_WORKDIR,
+                timeout=SETUP_TIMEOUT_S,
+                on_stderr=lambda chunk: errors.extend(str(chunk).splitlines()),
+            )
+        except Exception as exc:  # CommandExitException, timeouts, a dropped stream
+            code = getattr(exc, "exit_code", None)
+            said = next((line for line in reversed(errors) if line.strip()), "")
+            why = f"exit code {code}" if code is not None else type(exc).__name__
+            raise BackendError(
+                scrub(f"setup {setup!r} failed in sandbox {box.handle.id}: {why}" + (f": {said[:200]}" if said else ""))
+            ) from None
+
+    def _hello_deadline(self, box: _Sandbox) -> None:
+        """A user's program that has not said hello in time broke the protocol."""
+        if not box.hello and not box.exited and not box.killed and not box.faulty:
+            self._faulty(box, invalid(f"no hello within {HELLO_DEADLINE_S:g} s of the start"))
 
     # -- traffic ------------------------------------------------------------------------------------------
     def _lines(self, box: _Sandbox, chunk: str) -> None:
@@ -326,12 +431,26 @@ class E2BBackend(Backend):
             msg = decode_line(line)
             if msg is None:
                 continue
-            if msg.get("type") == INVALID:
+            mtype = msg.get("type")
+            if mtype == INVALID:
                 self._faulty(box, msg)
                 return
+            if mtype == "hello" and not box.hello:
+                box.hello = True
+                if box.program is not None:
+                    box.claims = claimed(msg)
+            elif mtype == "result" and box.answers is not None:
+                msg, delay = box.answers.on_answer(msg, time.monotonic())
+                if delay > 0:
+                    asyncio.get_running_loop().call_later(delay, self._deliver_late, box, msg)
+                    continue
             self._on_message(box.handle, msg)
         if box.lines.overflows != overflows:
             self._faulty(box, invalid(f"output line longer than {LINE_LIMIT} characters"))
+
+    def _deliver_late(self, box: _Sandbox, msg: dict[str, Any]) -> None:
+        if not box.killed and not box.exited and not box.faulty:
+            self._on_message(box.handle, msg)
 
     def _faulty(self, box: _Sandbox, msg: dict[str, Any]) -> None:
         box.faulty = True
@@ -344,6 +463,8 @@ class E2BBackend(Backend):
             return
         if message.get("type") in _ASKS:
             box.gate.expect()  # its answer is not a flood
+            if box.answers is not None:
+                box.answers.note_sent(message, time.monotonic())
         box.outbox.append(json.dumps(message, separators=(",", ":")) + "\n")
         box.wake.set()
 
@@ -394,7 +515,23 @@ class E2BBackend(Backend):
             reason = f"exit code {code}" if code is not None else scrub(f"stream lost: {type(exc).__name__}")
             if code == 137:
                 reason = "killed at its memory limit (exit 137)"
+        if box.program is not None:
+            reason = await self._program_exit_reason(box, reason)
         self._exit(box, reason)
+
+    async def _program_exit_reason(self, box: _Sandbox, reason: str) -> str:
+        """A user's program ended: at its memory limit (a leak helper says so), before its hello,
+        and what it last said on stderr."""
+        if box.leaking is not None:
+            with contextlib.suppress(asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(box.leaking), 1.0)
+        if box.at_limit:
+            return "killed at its memory limit (exit 137)"
+        if not box.hello:
+            reason += " before its hello"
+        said = next((line for line in reversed(box.stderr) if line.strip()), "")
+        said = "".join(c if c.isprintable() else " " for c in said.strip())
+        return scrub(f"{reason}: {said[:200]}" if said else reason)
 
     def _exit(self, box: _Sandbox, reason: str) -> None:
         if box.killed or box.exited:
@@ -437,7 +574,56 @@ class E2BBackend(Backend):
             with contextlib.suppress(Exception):
                 await box.sbx.kill()
             return
-        self.send(handle, fault.command())
+        how = how_to_do(fault, box.program is not None, box.claims, box.spec.memory_limit_mb)
+        if how == SELF:
+            self.send(handle, fault.command())  # the agent performs it itself
+        elif how == ANSWERS:
+            if box.answers is None:
+                box.answers = AnswerFaults(f"{handle.agent_id}:{handle.id}")
+            box.answers.apply(fault, time.monotonic())
+        elif isinstance(how, tuple):  # a helper beside the agent
+            script, args = how
+            task = await self._helper(box, script, *args)
+            if script == LEAK_SCRIPT:
+                box.leaking = task
+
+    async def _helper(self, box: _Sandbox, script: str, *args: float) -> asyncio.Task[None] | None:
+        """Start a helper script beside the agent in its sandbox; a task that ends with it."""
+        if box.pid is None:
+            return None
+        await box.sbx.files.write(f"{REMOTE_DIR}/helper-{len(box.tasks)}.py", script)
+        words = " ".join(f"{a:g}" for a in args)
+        command = f"python3 {REMOTE_DIR}/helper-{len(box.tasks)}.py {box.pid} {words}"
+        said: list[str] = []
+        try:
+            handle = await box.sbx.commands.run(
+                command, background=True, timeout=0, on_stdout=lambda chunk: said.append(str(chunk))
+            )
+        except Exception as exc:  # no python3 in the sandbox, a dropped stream
+            raise BackendError(scrub(f"cannot start a fault helper in sandbox {box.handle.id}: {exc}")) from None
+
+        async def watch() -> None:
+            with contextlib.suppress(Exception):
+                await handle.wait()
+            if LIMIT_LINE in "".join(said):
+                box.at_limit = True
+
+        task = asyncio.get_running_loop().create_task(watch(), name=f"helper {box.handle.id}")
+        box.tasks.append(task)
+        return task
+
+    def fault_methods(self, claims: frozenset[str] | None) -> dict[str, str]:
+        out = super().fault_methods(claims)
+        for kind, how in out.items():
+            if not how.startswith("not possible"):
+                continue
+            if kind in ANSWER_FAULTS:
+                out[kind] = "from outside: the backend changes its answers on their way"
+            elif kind == "cpu-spike":
+                out[kind] = "from outside: a helper in the sandbox freezes it 1-1/factor of every 100 ms"
+            elif kind == "memory-leak":
+                out[kind] = "from outside: a helper in the sandbox allocates; killed at the limit"
+        return out
 
     # -- teardown -------------------------------------------------------------------------------------------
     async def kill(self, handle: SandboxHandle, reason: str = "") -> None:

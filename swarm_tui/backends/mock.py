@@ -33,6 +33,7 @@ from swarm_tui.engine.faults import AGENT_FAULTS, Fault
 from swarm_tui.engine.sandbox import (
     Backend,
     BackendCapabilities,
+    BackendError,
     OwnedSandbox,
     SandboxHandle,
     SandboxMetrics,
@@ -40,6 +41,7 @@ from swarm_tui.engine.sandbox import (
 )
 
 BASE_MEMORY_MB = 42.0
+BUILTIN_ONLY = "the mock backend runs the built-in agent only: run agents' own programs with --backend local or e2b"
 
 
 @dataclass(frozen=True)
@@ -287,6 +289,8 @@ class MockBackend(Backend):
         self._counter = 0
 
     async def create(self, spec: SandboxSpec) -> SandboxHandle:
+        if spec.program is not None:  # it simulates the built-in agent; a user's program needs a real backend
+            raise BackendError(BUILTIN_ONLY)
         self._counter += 1
         sandbox_id = f"mock-{self._counter:04d}"
         delay = self._rng.lognormvariate(0.0, self.model.start_sigma) * self.model.start_s

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from swarm_tui.config.user import read_toml
 from swarm_tui.engine.params import AgentEntry, FaultEntry, brief, shown, validation_message
+from swarm_tui.engine.redact import register_secrets
 from swarm_tui.engine.runner import AnyScenario
 from swarm_tui.engine.scenario import ScenarioError
 from swarm_tui.patterns.catalogue import Catalogue, ScenarioClass, load_catalogue
@@ -99,7 +100,7 @@ def _params(path: Path, cls: ScenarioClass, parsed: ScenarioFile) -> dict[str, A
             params[key] = value
             section_of[key] = section
     if parsed.agents is not None:
-        params["agents"] = [a.model_dump(exclude_none=True) for a in parsed.agents]
+        params["agents"] = [_agent_group(path, i, a) for i, a in enumerate(parsed.agents)]
         section_of["agents"] = ""
     try:
         model.model_validate(params)
@@ -107,6 +108,23 @@ def _params(path: Path, cls: ScenarioClass, parsed: ScenarioFile) -> dict[str, A
         key = str(exc.errors()[0]["loc"][0]) if exc.errors()[0]["loc"] else ""
         raise ConfigError(f"{path}: {validation_message(exc, section_of.get(key, 'params'))}") from None
     return params
+
+
+def _agent_group(path: Path, index: int, entry: AgentEntry) -> dict[str, Any]:
+    """An [[agents]] table as the parameters take it: its program's workdir made absolute (it is
+    relative to the file) and checked, the values of its env registered as secrets."""
+    data = entry.model_dump(exclude_none=True)
+    register_secrets(entry.env.values())
+    if entry.workdir is not None:
+        workdir = path.parent / entry.workdir
+        try:
+            found = workdir.resolve().is_dir()
+        except (OSError, ValueError):
+            found = False
+        if not found:
+            raise ConfigError(f"{path}: agents[{index}].workdir: no such folder {shown(str(workdir), 300)}")
+        data["workdir"] = str(workdir.resolve())
+    return data
 
 
 def _resolve(path: Path, parsed: ScenarioFile, catalogue: Catalogue) -> ScenarioDef:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from swarm_tui.agent.kinds import DEFAULT_STRATEGY, capabilities_of
 from swarm_tui.engine.metrics import percentile
-from swarm_tui.engine.sandbox import SandboxHandle
+from swarm_tui.engine.sandbox import AgentProgram, SandboxHandle
 
 
 class AgentState(StrEnum):
@@ -37,6 +37,7 @@ class AgentSpec:
     params: dict[str, float] = field(default_factory=dict)
     capabilities: tuple[str, ...] | None = None
     name: str = ""  # preferred id prefix
+    program: AgentProgram | None = None  # a user's program instead of the built-in agent
 
     @property
     def caps(self) -> tuple[str, ...]:

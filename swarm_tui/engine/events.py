@@ -74,6 +74,7 @@ class AgentStateChanged(Event):
     sandbox: str = ""
     agent_kind: str = ""  # momentum, hub, ...: given when the agent is deployed
     strategy: str = ""
+    program: str = ""  # what it runs ("built-in", "node agent.js"): given when it is deployed
 
     def describe(self) -> str:
         why = f" ({self.reason})" if self.reason else ""

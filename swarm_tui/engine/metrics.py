@@ -169,6 +169,8 @@ class MetricsAggregator:
     # Decisions submitted while a fault was in force, and how many were answered correctly in time.
     _in_fault: int = 0
     _in_fault_ok: int = 0
+    # Agents deployed per user program and version ("node agent.js v2"); the built-in is not counted.
+    programs: Counter[str] = field(default_factory=Counter)
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, TaskFinished):
@@ -180,6 +182,8 @@ class MetricsAggregator:
         elif isinstance(event, FailureDetected):
             self._detected(event.agent, event.t, event.detector)
         elif isinstance(event, AgentStateChanged):
+            if not event.old and event.program and event.program != "built-in":
+                self.programs[f"{event.program} {event.version}".strip()] += 1
             if event.new == "degraded":
                 self._detected(event.agent, event.t, "health")
             elif event.old == "degraded" and event.new == "healthy":
@@ -265,7 +269,7 @@ class MetricsAggregator:
         throughput = self.decisions / span if span > 0 else 0.0
         recoveries = [w.recovery_s for w in self.windows if w.recovery_s is not None and w.fault in DETECTED_FAULTS]
         detections = [w.detection_s for w in self.windows if w.detection_s is not None]
-        return {
+        out: dict[str, Any] = {
             "decisions": self.decisions,
             "success_rate": self.success_rate(),
             "latency_ms": self.latencies_ms.summary(),
@@ -278,6 +282,9 @@ class MetricsAggregator:
             "outcomes": dict(sorted(self.outcomes.items())),
             "retries": self.retries,
         }
+        if self.programs:  # agents of users' programs ran: which, in which version, how many
+            out["programs"] = dict(sorted(self.programs.items()))
+        return out
 
 
 def shares(counts: dict[str, int] | Counter[str], keys: Iterable[str] | None = None) -> dict[str, float]:

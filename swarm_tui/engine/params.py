@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from swarm_tui.agent.kinds import DEFAULT_STRATEGY, KINDS, capabilities_of
 from swarm_tui.engine.agents import AgentSpec
 from swarm_tui.engine.faults import FAULT_KINDS, Fault
+from swarm_tui.engine.sandbox import AgentProgram
 
 Pool = Literal["stable", "blue", "green", "canary"]
 CHECK_MARK = "check"  # json_schema_extra flag of a field that is a check's threshold
@@ -143,11 +144,59 @@ class AgentEntry(Model):
     count: int = Field(1, ge=1, le=10000)
     defect: Defect | None = None
     params: dict[str, float] = Field(default_factory=dict)
+    # A program of the user's instead of the built-in agent (docs/agent-protocol.md).
+    command: list[str] | None = Field(
+        None, min_length=1, max_length=100, description="the agent's own program, as argv (default: the built-in)"
+    )
+    workdir: str | None = Field(
+        None, min_length=1, description="where the program runs (local) or what is uploaded (e2b); relative to the file"
+    )
+    env: dict[str, str] = Field(default_factory=dict, description="added to the program's environment (kept secret)")
+    setup: str | None = Field(None, min_length=1, description="e2b: a shell command run once per sandbox first")
+    template: str | None = Field(None, min_length=1, max_length=200, description="e2b: the template to start from")
 
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, value: str) -> str:
         return one_of(value, KINDS)
+
+    @field_validator("command")
+    @classmethod
+    def _plain_words(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not word or "\x00" in word for word in value):
+            raise ValueError("expected non-empty words without NUL characters")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _variable_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, text in value.items():
+            if not name or not (name[0].isalpha() or name[0] == "_") or not all(c.isalnum() or c == "_" for c in name):
+                raise ValueError(f"{brief(name)} is not a variable name (letters, digits and _)")
+            if "\x00" in text:
+                raise ValueError(f"the value of {name} holds a NUL character")
+        return value
+
+    @model_validator(mode="after")
+    def _program_settings_need_a_program(self) -> Self:
+        for name in ("workdir", "setup", "template"):
+            if getattr(self, name) is not None and self.command is None:
+                raise ValueError(f"{name} is a setting of the agent's own program: give command too")
+        if self.env and self.command is None:
+            raise ValueError("env is a setting of the agent's own program: give command too")
+        return self
+
+    def program(self) -> AgentProgram | None:
+        """The user's program this group runs (None: the built-in agent)."""
+        if self.command is None:
+            return None
+        return AgentProgram(
+            command=tuple(self.command),
+            workdir=self.workdir,
+            env=tuple(sorted(self.env.items())),
+            setup=self.setup,
+            template=self.template,
+        )
 
     def spec(self) -> AgentSpec:
         """One agent of this group, as the engine deploys it."""
@@ -162,6 +211,7 @@ class AgentEntry(Model):
             defect=self.defect.model_dump() if self.defect is not None else {},
             params=dict(self.params),
             name=self.name or "",
+            program=self.program(),
         )
 
     @property

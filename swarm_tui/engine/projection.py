@@ -76,6 +76,7 @@ class AgentRow:
     cpu_pct: float | None
     mem_mb: float | None
     pnl: float | None
+    program: str = "built-in"  # what the agent runs: "built-in" or a user's program ("node agent.js")
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +198,7 @@ class _Agent:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCIES_KEPT))
     cpu: float | None = None
     mem: float | None = None
+    program: str = "built-in"
 
 
 @dataclass(slots=True)
@@ -302,8 +304,8 @@ class SwarmProjection:
                 topo.add(agent_id, agent.role)
         old = agent.state
         agent.state = new
-        for name in ("role", "version", "pool", "sandbox"):
-            value = getattr(ev, name)
+        for name in ("role", "version", "pool", "sandbox", "program"):
+            value = getattr(ev, name, "")
             if value and isinstance(value, str):
                 setattr(agent, name, value)
         if old == "starting" and new in LIVE_STATES:
@@ -542,6 +544,7 @@ class SwarmProjection:
                     cpu_pct=a.cpu,
                     mem_mb=a.mem,
                     pnl=round(book.pnl(self.marks), 2) if book is not None else None,
+                    program=a.program,
                 )
             )
         rows = tuple(out)

@@ -23,14 +23,27 @@ An agent whose output fails any step is faulty: the engine marks it failed with 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
+import typing
 from collections.abc import Callable
 from typing import Any
 
-from swarm_tui.agent.core import PROTOCOL_VERSION
-from swarm_tui.agent.strategies import ACTIONS
+from pydantic import BaseModel, ValidationError
+
+from swarm_tui.engine.messages import (
+    AGENT_MESSAGES,
+    OPS,
+    SUPPORTED_VERSIONS,
+    AllocateValue,
+    Expect,
+    Message,
+    Result,
+    ResultError,
+    ResultOk,
+)
 
 LINE_LIMIT = 1 << 20  # bytes (characters for E2B's decoded output) in one line
 MAX_DEPTH = 64  # nesting of objects and arrays in one message (a real one has 4 at most)
@@ -85,6 +98,23 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return f"a {t.__name__}"  # not from JSON; possible from in-process (mock) agents
+
+
+def _is_text(v: Any) -> bool:
+    """A string that can be written out (lone surrogates, possible in JSON, cannot be)."""
+    if type(v) is not str:
+        return False
+    if v.isascii():
+        return True
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_finite(v: Any) -> bool:
+    return type(v) is int or (type(v) is float and math.isfinite(v))
 
 
 # -- reading lines ---------------------------------------------------------------------------------
@@ -274,104 +304,44 @@ class FloodGate:
 
 
 # -- checking messages ------------------------------------------------------------------------------
-Check = tuple[Callable[[Any], bool], str]
-
-
-def _is_str(v: Any) -> bool:
-    return type(v) is str
-
-
-def _is_text(v: Any) -> bool:
-    """A string that can be written out (lone surrogates, possible in JSON, cannot be)."""
-    if type(v) is not str:
-        return False
-    if v.isascii():
-        return True
-    try:
-        v.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _is_int(v: Any) -> bool:
-    return type(v) is int
-
-
-def _is_bool(v: Any) -> bool:
-    return type(v) is bool
-
-
-def _is_number(v: Any) -> bool:
-    return type(v) is float or type(v) is int
-
-
-def _is_finite(v: Any) -> bool:
-    return type(v) is int or (type(v) is float and math.isfinite(v))
-
-
-def _is_action(v: Any) -> bool:
-    return type(v) is str and v in ACTIONS
-
-
-def _is_str_list(v: Any) -> bool:
-    return type(v) is list and all(type(x) is str for x in v)
-
-
-STRING: Check = (_is_str, "a string")
-TEXT: Check = (_is_text, "a string")
-INTEGER: Check = (_is_int, "an integer")
-BOOLEAN: Check = (_is_bool, "a boolean")
-NUMBER: Check = (_is_number, "a number")
-FINITE: Check = (_is_finite, "a finite number")
-ACTION: Check = (_is_action, f"one of {', '.join(ACTIONS)}")
-STRINGS: Check = (_is_str_list, "an array of strings")
-
-Fields = tuple[tuple[str, Check, bool], ...]  # (name, check, required)
-
-# The messages an agent sends (swarm_tui/agent/core.py, program.py) and the fields the engine
-# reads or passes on. Other fields are allowed (and ignored).
-MESSAGES: dict[str, Fields] = {
-    "hello": (
-        ("agent", STRING, True),
-        ("kind", STRING, True),
-        ("version", STRING, True),
-        ("protocol", INTEGER, True),
-        ("capabilities", STRINGS, True),
-        ("pid", INTEGER, False),
-    ),
-    "heartbeat": (("seq", INTEGER, True), ("leaked_mb", NUMBER, False)),
-    "result": (("id", INTEGER, True), ("ok", BOOLEAN, True)),  # and value or error: see below
-    "pong": (("id", INTEGER, True),),
-    "error": (("error", TEXT, True),),
-}
-
-# What the value of a successful result holds, by the operation it answers (strategies.py, core.py).
-VALUES: dict[str, Fields] = {
-    "signal": (("action", ACTION, True), ("strength", NUMBER, False), ("confidence", NUMBER, False)),
-    "vote": (("vote", ACTION, True), ("confidence", NUMBER, True)),
-    "risk_check": (("approved", BOOLEAN, True), ("reason", TEXT, False)),
-    "fill": (("price", FINITE, True), ("fee", FINITE, True)),
-    "performance": (("sharpe", NUMBER, True), ("var95", NUMBER, True)),
-    "collect": (("price", NUMBER, True),),
-    "work": (("var95", NUMBER, True), ("n", INTEGER, True)),
-    "forward": (("forward_to", STRING, True), ("via", STRING, True)),
-    "allocate": (),  # strategy name -> weight: checked below
-}
-
-
-def _check_fields(where: str, obj: dict[str, Any], fields: Fields) -> str | None:
-    for name, (ok, expected), required in fields:
-        value = obj.get(name, _MISSING)
-        if value is _MISSING:
-            if required:
-                return f"{where}.{name} is missing"
-        elif not ok(value):
-            return f"{where}.{name} must be {expected}, got {_kind(value)}"
-    return None
-
-
+# The shapes are the models of swarm_tui.engine.messages (one source of truth with the schemas
+# in docs/schemas/); here their validation errors become one-line reasons.
+MESSAGES: dict[str, type[Message]] = AGENT_MESSAGES
+VALUES: dict[str, type[BaseModel]] = {op: value for op, (_data, value) in OPS.items() if value is not None}
 MAX_ERROR_TEXT = 4096
+
+
+@functools.cache
+def _expected(model: type[BaseModel], name: str) -> str:
+    """The words of a field's :class:`Expect` (in its metadata, or in an ``X | None`` annotation)."""
+    info = model.model_fields.get(name)
+    if info is None:
+        return "something else"
+    found = [m for m in info.metadata if isinstance(m, Expect)]
+    stack: list[Any] = [info.annotation]
+    while stack and not found:
+        hint = stack.pop()
+        found = [m for m in getattr(hint, "__metadata__", ()) if isinstance(m, Expect)]
+        stack.extend(typing.get_args(hint))
+    return found[0].text if found else "something else"
+
+
+def _reason(model: type[BaseModel], where: str, obj: dict[str, Any], exc: ValidationError) -> str:
+    """The first validation error as ``where.field is missing`` or ``where.field must be X, got Y``."""
+    first = exc.errors()[0]
+    loc = first["loc"]
+    name = str(loc[0]) if loc else ""
+    if first["type"] == "missing":
+        return f"{where}.{name} is missing"
+    return f"{where}.{name} must be {_expected(model, name)}, got {_kind(obj.get(name, _MISSING))}"
+
+
+def _validate(model: type[BaseModel], where: str, obj: dict[str, Any]) -> str | None:
+    try:
+        model.model_validate(obj)
+    except ValidationError as exc:
+        return _reason(model, where, obj, exc)
+    return None
 
 
 def check_message(msg: Any) -> str | None:
@@ -381,21 +351,18 @@ def check_message(msg: Any) -> str | None:
     mtype = msg.get("type", _MISSING)
     if type(mtype) is not str:
         return f"the message type must be a string, got {_kind(mtype)}"
-    fields = MESSAGES.get(mtype)
-    if fields is None:
+    model = MESSAGES.get(mtype)
+    if model is None:
         return f"unknown message type {preview(mtype)}"
-    problem = _check_fields(mtype, msg, fields)
+    if model is Result and type(msg.get("ok")) is bool:
+        model = ResultOk if msg["ok"] else ResultError
+    problem = _validate(model, mtype, msg)
     if problem is not None:
         return problem
-    if mtype == "result":
-        if msg["ok"]:
-            if "value" not in msg:
-                return "result.value is missing"
-        elif not _is_text(msg.get("error")):
-            return f"result.error must be a string, got {_kind(msg.get('error', _MISSING))}"
-    elif mtype == "hello" and msg["protocol"] != PROTOCOL_VERSION:
-        return f"hello.protocol is {msg['protocol']}, the engine speaks {PROTOCOL_VERSION}"
-    if mtype in ("result", "error") and _is_text(msg.get("error")) and len(msg["error"]) > MAX_ERROR_TEXT:
+    if mtype == "hello" and msg["protocol"] not in SUPPORTED_VERSIONS:
+        speaks = ", ".join(str(v) for v in SUPPORTED_VERSIONS)
+        return f"hello.protocol is {msg['protocol']}, the engine speaks {speaks}"
+    if mtype in ("result", "error") and type(msg.get("error")) is str and len(msg["error"]) > MAX_ERROR_TEXT:
         # An error travels into events, the journal and the dashboard: a healthy agent says it briefly.
         return f"{mtype}.error is {len(msg['error'])} characters long (at most {MAX_ERROR_TEXT})"
     return None
@@ -406,14 +373,14 @@ def check_value(op: str, value: Any) -> str | None:
 
     Operations the table does not know (``echo``, say) may answer anything.
     """
-    fields = VALUES.get(op)
-    if fields is None:
+    model = VALUES.get(op)
+    if model is None:
         return None
     if type(value) is not dict:
         return f"the value answering {op} must be an object, got {_kind(value)}"
-    if op == "allocate":
+    if model is AllocateValue:
         for name, weight in value.items():
             if not _is_finite(weight):
                 return f"the allocation of {preview(name)} must be a finite number, got {_kind(weight)}"
         return None
-    return _check_fields(f"{op}.value", value, fields)
+    return _validate(model, f"{op}.value", value)

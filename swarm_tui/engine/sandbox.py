@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from swarm_tui.agent.core import PROTOCOL_VERSION
+from swarm_tui.agent.kinds import capabilities_of
 from swarm_tui.engine.clock import Clock
-from swarm_tui.engine.faults import Fault
+from swarm_tui.engine.faults import AGENT_FAULTS, NETWORK_FAULTS, Fault
 
 MessageCallback = Callable[["SandboxHandle", dict[str, Any]], None]
 ExitCallback = Callable[["SandboxHandle", str], None]
@@ -38,6 +40,37 @@ ExitCallback = Callable[["SandboxHandle", str], None]
 
 class BackendError(Exception):
     """A backend cannot do what was asked (start, create, kill). The message is for users."""
+
+
+BUILTIN_PROGRAM = "built-in"  # the label of the built-in agent program
+
+
+@dataclass(frozen=True)
+class AgentProgram:
+    """A user's agent program, run instead of the built-in agent (docs/agent-protocol.md).
+
+    ``command`` runs in ``workdir`` (local: the directory; e2b: uploaded into the sandbox) with
+    ``env`` added to its environment; on e2b, ``setup`` runs once per sandbox before it (say,
+    ``pip install -r requirements.txt``) and ``template`` names the E2B template to start from.
+    """
+
+    command: tuple[str, ...]
+    workdir: str | None = None
+    env: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # secret: never printed
+    setup: str | None = None
+    template: str | None = None
+
+    @property
+    def label(self) -> str:
+        """A short name for tables and events: the command with paths cut to their file names."""
+        words = [self.command[0].rsplit("/", 1)[-1]]
+        words += [w.rstrip("/").rsplit("/", 1)[-1] if "/" in w else w for w in self.command[1:4]]
+        text = " ".join(words) + (" ..." if len(self.command) > 4 else "")
+        return text if len(text) <= 48 else text[:45] + "..."
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return dict(self.env)
 
 
 @dataclass
@@ -57,6 +90,7 @@ class SandboxSpec:
     seed: int = 0
     run_id: str = ""
     pattern: str = ""
+    program: AgentProgram | None = None  # None: the backend's default (the built-in agent unless told)
 
     def agent_config(self) -> dict[str, Any]:
         """The configuration the agent program starts with."""
@@ -66,12 +100,13 @@ class SandboxSpec:
             "strategy": self.strategy,
             "symbols": list(self.symbols),
             "version": self.version,
-            "capabilities": list(self.capabilities) if self.capabilities else None,
+            "capabilities": list(self.capabilities) if self.capabilities else list(capabilities_of(self.kind)),
             "heartbeat_s": self.heartbeat_s,
             "memory_limit_mb": self.memory_limit_mb,
             "params": dict(self.params),
             "defect": dict(self.defect),
             "seed": self.seed,
+            "protocols": [PROTOCOL_VERSION],
         }
 
 
@@ -135,6 +170,9 @@ class Backend(abc.ABC):
     name: str = "backend"
     capabilities: BackendCapabilities
 
+    # The program every agent of a run runs unless its group names one (``--agent-command``).
+    default_program: AgentProgram | None = None
+
     def __init__(self) -> None:
         self._clock: Clock | None = None
         self._on_message: MessageCallback = lambda h, m: None
@@ -154,6 +192,29 @@ class Backend(abc.ABC):
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Check the backend can work (credentials, binaries) before a run starts."""
+
+    def program_for(self, spec: SandboxSpec) -> AgentProgram | None:
+        """The user's program a sandbox of ``spec`` runs (None: the built-in agent)."""
+        return spec.program or self.default_program
+
+    def program_label(self, spec: SandboxSpec) -> str:
+        """What the agent of ``spec`` runs, for tables, events and exports."""
+        program = self.program_for(spec)
+        return program.label if program is not None else BUILTIN_PROGRAM
+
+    def fault_methods(self, claims: frozenset[str] | None) -> dict[str, str]:
+        """How each fault is performed on an agent whose hello claims ``claims`` fault commands
+        (None: the built-in agent, which claims them all): fault kind -> a few words."""
+        out = {kind: "in the router (nothing asked of the agent)" for kind in NETWORK_FAULTS}
+        for kind in AGENT_FAULTS:
+            command = "error-rate" if kind == "bad-version" else kind
+            if kind == "crash":
+                out[kind] = "the sandbox is killed"
+            elif claims is None or command in claims:
+                out[kind] = "by the agent (its fault command)"
+            else:
+                out[kind] = "not possible on this backend for this agent"
+        return out
 
     @abc.abstractmethod
     async def create(self, spec: SandboxSpec) -> SandboxHandle: ...

@@ -196,22 +196,6 @@ class Swarm:
             self.topology.replace(replaces.id, agent.id)
         else:
             self.topology.add(agent.id, spec.role)
-        self.publish(
-            AgentStateChanged(
-                t=self.clock.now(),
-                agent=agent.id,
-                old="",
-                new="starting",
-                reason=f"replaces {replaces.id}" if replaces else "deployed",
-                role=spec.role,
-                version=spec.version,
-                pool=spec.pool,
-                agent_kind=spec.kind,
-                strategy=spec.resolved_strategy,
-            )
-        )
-        loop = asyncio.get_running_loop()
-        ready = self._ready[agent.id] = loop.create_future()
         sandbox_spec = SandboxSpec(
             agent_id=agent.id,
             kind=spec.kind,
@@ -226,7 +210,25 @@ class Swarm:
             seed=self.seed,
             run_id=self.run_id,
             pattern=self.pattern,
+            program=spec.program,
         )
+        self.publish(
+            AgentStateChanged(
+                t=self.clock.now(),
+                agent=agent.id,
+                old="",
+                new="starting",
+                reason=f"replaces {replaces.id}" if replaces else "deployed",
+                role=spec.role,
+                version=spec.version,
+                pool=spec.pool,
+                agent_kind=spec.kind,
+                strategy=spec.resolved_strategy,
+                program=self.backend.program_label(sandbox_spec),
+            )
+        )
+        loop = asyncio.get_running_loop()
+        ready = self._ready[agent.id] = loop.create_future()
         try:
             agent.sandbox = await self.backend.create(sandbox_spec)
             agent.last_heartbeat = self.clock.now()

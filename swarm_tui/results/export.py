@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from swarm_tui.engine.redact import scrub
 from swarm_tui.results.comparison import FIGURES, groups
 from swarm_tui.results.model import RunResult, ScenarioResult
 from swarm_tui.results.timeline import Timeline
@@ -63,8 +64,10 @@ def check_export_path(path: str | Path) -> None:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a crash never leaves half a file."""
+    """Write via a temporary file and rename, so a crash never leaves half a file. Secrets (the
+    E2B key, the values of agent programs' env) are masked, whatever the text holds."""
     path = Path(path)
+    text = scrub(text)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,14 @@ from swarm_tui.engine.events import Event
 from swarm_tui.engine.market import CsvMarket, MarketDataError
 from swarm_tui.engine.redact import scrub
 from swarm_tui.engine.runner import AnyContext, AnyScenario, new_run_id, run_one, utc_now
-from swarm_tui.engine.sandbox import Backend, BackendError, backend_class, backend_names, create_backend
+from swarm_tui.engine.sandbox import (
+    AgentProgram,
+    Backend,
+    BackendError,
+    backend_class,
+    backend_names,
+    create_backend,
+)
 from swarm_tui.engine.scenario import ScenarioError
 from swarm_tui.patterns.catalogue import Catalogue, load_catalogue
 from swarm_tui.results.comparison import build_comparison
@@ -29,6 +37,7 @@ from swarm_tui.results.export import ExportError, check_export_path, write_expor
 from swarm_tui.results.journal import JournalError, JournalWriter, default_journal_path, prune_journals
 from swarm_tui.results.model import RunResult, ScenarioResult
 from swarm_tui.results.timeline import Timeline
+from swarm_tui.session.agent_problems import AgentProblems
 from swarm_tui.session.shutdown import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, Shutdown
 
 BackendFactory = Callable[[int], Backend]
@@ -99,6 +108,32 @@ def select_scenarios(
     return scenarios, next(iter(markets), None)
 
 
+def agent_program(command: str, workdir: str | None = None) -> AgentProgram:
+    """The program ``--agent-command`` (and ``--agent-workdir``) name. Raises SessionError (one line)."""
+    try:
+        words = shlex.split(command)
+    except ValueError as exc:
+        raise SessionError(f"--agent-command: {exc}") from None
+    if not words:
+        raise SessionError("--agent-command: give the command that runs your agent, e.g. 'python3 agent.py'")
+    if workdir is not None:
+        folder = Path(workdir)
+        if not folder.is_dir():
+            raise SessionError(f"--agent-workdir: no such folder {workdir!r}")
+        workdir = str(folder.resolve())
+    return AgentProgram(command=tuple(words), workdir=workdir)
+
+
+def programs_of(scenarios: Sequence[AnyScenario]) -> list[AgentProgram]:
+    """The users' programs the scenarios' agent groups name (scenario files' ``command``)."""
+    found: list[AgentProgram] = []
+    for scenario in scenarios:
+        for spec in scenario.params.agent_specs():
+            if spec.program is not None and spec.program not in found:
+                found.append(spec.program)
+    return found
+
+
 def safe_argv() -> list[str]:
     """The command line as it may be recorded (secrets masked)."""
     return [scrub(a) for a in sys.argv[1:]]
@@ -115,6 +150,9 @@ class RunSession:
     exports: Sequence[str] = ()
     journal: bool = True
     journal_path: str | None = None  # where the main journal goes (default: the state directory)
+    agent_program: AgentProgram | None = None  # `--agent-command`: the program of every agent
+    # One line for each way a user's agent program broke (headless runs print it on stderr).
+    on_agent_problem: Callable[[str], None] | None = None
     run_id: str = field(default_factory=new_run_id)
     shutdown: Shutdown = field(default_factory=Shutdown)
     journals: list[JournalWriter] = field(default_factory=list)
@@ -141,10 +179,32 @@ class RunSession:
                 CsvMarket(self.market_csv)
             except MarketDataError as exc:
                 raise SessionError(str(exc)) from None
+        if self.agent_program is not None:
+            self.check_programs([self.agent_program])
+
+    def check_programs(self, programs: Sequence[AgentProgram]) -> None:
+        """Users' agent programs that cannot run at all stop the run before it starts (exit 2):
+        on mock (it runs the built-in agent only), or on local with no such command."""
+        if not programs:
+            return
+        if not backend_class(self.backend).capabilities.real:
+            raise SessionError(
+                f"the {self.backend} backend runs the built-in agent only: run your agent program "
+                "with --backend local or --backend e2b"
+            )
+        if self.backend == "local":
+            from swarm_tui.backends.programs import resolve_command
+
+            for program in programs:
+                problem = resolve_command(program)
+                if problem is not None:
+                    raise SessionError(problem)
 
     def backend_factory(self) -> BackendFactory:
         """A function seed -> a new backend of this session's kind and options."""
         name, options = self.backend, dict(self.backend_options)
+        if self.agent_program is not None:
+            options["agent_program"] = self.agent_program
         return lambda seed: create_backend(name, seed=seed, **options)
 
     def preflight(self) -> None:
@@ -247,6 +307,8 @@ class RunSession:
         if any(Path(p).suffix.lower() == ".html" for p in self.exports):
             self.timeline = Timeline()
             subscribers.append(self.timeline)
+        if self.on_agent_problem is not None:
+            subscribers.append(AgentProblems(self.on_agent_problem))
         result = RunResult(run_id=self.run_id, backend=self.backend, seed=self.seed, started_at=utc_now())
         self.last = result
         try:

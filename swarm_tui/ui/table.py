@@ -60,7 +60,8 @@ def cell(field: str, row: AgentRow, colors: dict[str, str | None], now: float) -
     if field == "state":
         return Text(f"{STATE_GLYPH.get(value, '?')} {value}", style=colors.get(value) or "")
     if field == "version":
-        return f"{value} {row.pool}" if row.pool != "stable" else value
+        text = f"{value} {row.pool}" if row.pool != "stable" else value
+        return text if row.program == "built-in" else f"{text} · {row.program}"  # the user's program
     if field == "p95_ms":
         return f"{value:.1f}"
     if field in ("cpu_pct", "mem_mb"):

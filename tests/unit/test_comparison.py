@@ -66,3 +66,16 @@ def test_workload_fingerprint_follows_the_load_not_the_thresholds() -> None:
     assert cls({"min_availability": 0.1}).workload() == base  # a threshold is not the load
     assert cls({"duration_s": 31.0}).workload() != base
     assert cls(faults=[]).workload() != base
+
+
+def test_workload_fingerprint_ignores_the_agents_secrets_but_not_their_program() -> None:
+    # An agent's env holds the user's secrets: two runs that differ only there ran the same load
+    # (and the fingerprint, which is exported, must not move with a secret's value).
+    cls = CATALOGUE["mesh.equal-coordination"]
+    entry = {"kind": "momentum", "symbol": "SPY", "count": 5, "command": ["python3", "agent.py"]}
+    mine = cls({"agents": [{**entry, "env": {"API_TOKEN": "first-secret"}}]}).workload()
+    assert cls({"agents": [{**entry, "env": {"API_TOKEN": "second-secret"}}]}).workload() == mine
+    assert cls({"agents": [entry]}).workload() == mine
+    # The program is part of the workload: another program is another experiment.
+    assert cls({"agents": [{**entry, "command": ["node", "agent.js"]}]}).workload() != mine
+    assert cls({"agents": [{**entry, "count": 6}]}).workload() != mine

@@ -19,6 +19,7 @@ HEADLESS = [
     "swarm_tui.session.run",
     "swarm_tui.session.live",
     "swarm_tui.session.replay",
+    "swarm_tui.session.agent_verdict",
     "swarm_tui.results.export",
     "swarm_tui.results.journal",
     "swarm_tui.results.comparison",
