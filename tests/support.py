@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = load_catalogue()
 PYTHON = sys.executable
 # Examples per property-based test: a few hundred in the fast tier, a thousand in the slow one
-# (.ci/run sets SWARM_TUI_EXAMPLES=1000 for its second pass over them).
+# (.ci/run sets SWARM_TUI_EXAMPLES=300 for its second pass over them).
 EXAMPLES = int(os.environ.get("SWARM_TUI_EXAMPLES", "150"))
 
 
@@ -87,3 +87,34 @@ def passes_on_e2b(scenario_id: str, fake: Any) -> None:
     assert time.perf_counter() - started < 60
     # Every agent the scenario asked for ran in a sandbox of the fake.
     assert fake.created_total >= len(CATALOGUE[scenario_id].Params().agent_specs()) > 0
+
+
+# -- the results file's schema (docs: DESIGN's results file) ---------------------------------
+RESULT_KEYS = {"schema", "run_id", "backend", "seed", "started_at", "finished_at", "scenarios", "comparison"}
+SCENARIO_KEYS = {"id", "pattern", "status", "duration_s", "checks", "metrics", "events"}
+METRIC_KEYS = {"decisions", "success_rate", "latency_ms", "throughput_per_s", "recovery_s"}
+
+
+def validate_results(data: dict) -> None:
+    assert set(data) >= RESULT_KEYS
+    assert data["schema"] == 1 and isinstance(data["run_id"], str) and data["backend"] == "mock"
+    assert isinstance(data["seed"], int)
+    for key in ("started_at", "finished_at"):
+        assert data[key].endswith("Z") and "T" in data[key]
+    for s in data["scenarios"]:
+        assert set(s) >= SCENARIO_KEYS
+        assert s["status"] in ("passed", "failed", "error")
+        assert isinstance(s["duration_s"], float)
+        assert isinstance(s["events"], int) and s["events"] > 0
+        for c in s["checks"]:
+            assert set(c) == {"name", "passed", "expected", "observed"}
+            assert isinstance(c["passed"], bool) and isinstance(c["expected"], str)
+            assert isinstance(c["observed"], int | float | str)
+        m = s["metrics"]
+        assert set(m) >= METRIC_KEYS
+        assert isinstance(m["decisions"], int) and 0.0 <= m["success_rate"] <= 1.0
+        assert set(m["latency_ms"]) == {"p50", "p95", "p99"}
+        assert m["recovery_s"] is None or isinstance(m["recovery_s"], float)
+    assert len(data["comparison"]) == len(data["scenarios"])
+    for row in data["comparison"]:
+        assert {"pattern", "scenario", "workload"} <= set(row)

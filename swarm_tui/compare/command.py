@@ -17,6 +17,7 @@ from swarm_tui.compare.compare import Comparison, default_jobs, parse_seeds
 from swarm_tui.compare.runner import StopRequest
 from swarm_tui.compare.workload_file import load_workload
 from swarm_tui.compare.writers import console_report, writer_for
+from swarm_tui.results.export import atomic_write
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -37,14 +38,9 @@ def write_exports(report: dict[str, Any], exports: Sequence[str]) -> list[str]:
     """Write each export atomically (a temporary file renamed); returns problems, one line each."""
     problems = []
     for path in exports:
-        target = Path(path)
-        tmp = target.with_name(f".{target.name}.tmp")
         try:
-            tmp.write_text(writer_for(path)(report), encoding="utf-8")
-            os.replace(tmp, target)
+            atomic_write(path, writer_for(path)(report))  # secrets masked, a normal file mode
         except (OSError, ValueError) as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
             problems.append(f"cannot write {path}: {exc}")
     return problems
 

@@ -63,15 +63,28 @@ def check_export_path(path: str | Path) -> None:
         raise ExportError(f"cannot export to {path}: it is a folder")
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def _umask() -> int:
+    """The process's umask (read from /proc where it can be, so nothing changes it even briefly)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | Path, text: str) -> None:
     """Write via a temporary file and rename, so a crash never leaves half a file. Secrets (the
-    E2B key, the values of agent programs' env) are masked, whatever the text holds."""
+    E2B key, the values of agent programs' env) are masked, whatever the text holds. The file
+    gets the mode any new file would (not the temporary file's 0600): exports are shared."""
     path = Path(path)
     text = scrub(text)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.resolve().parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -262,6 +275,6 @@ def write_export(result: RunResult, path: str | Path, timeline: Timeline | None 
     if fmt == ".html":
         from swarm_tui.results.html import to_html  # plotly is imported only for an HTML export
 
-        _atomic_write(Path(path), to_html(result, timeline))
+        atomic_write(Path(path), to_html(result, timeline))
         return
-    _atomic_write(Path(path), WRITERS[fmt](result))
+    atomic_write(Path(path), WRITERS[fmt](result))

@@ -387,7 +387,7 @@ class SwarmApp(App[int]):
     # -- sampling ------------------------------------------------------------------------------------
     def _tick_fast(self) -> None:
         live = self.live
-        if live is None:
+        if live is None or not self.is_running:  # not while the app shuts down (widgets are going)
             return
         live.request_snapshot()
         snap = live.latest
@@ -406,7 +406,7 @@ class SwarmApp(App[int]):
 
     def _tick_slow(self) -> None:
         live, snap = self.live, self.snapshot
-        if live is None or snap is None:
+        if live is None or snap is None or not self.is_running:
             return
         self._agent_ids = [a.id for a in snap.agents]
         self._dead = {a.id for a in snap.agents if a.state in ("failed", "stopped")}

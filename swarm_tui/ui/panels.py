@@ -168,15 +168,18 @@ class EventsPanel(Vertical):
         log.write(text)
 
     def add(self, lines: list[EventLine]) -> None:
-        log = self.query_one(RichLog)
-        for line in lines:
-            self.lines.append(line)
-            if self._match(line):
-                self._write(log, line)
+        self.lines.extend(lines)
+        # While the app closes, a last tick can come after the log was removed: the lines are
+        # kept, nothing is drawn.
+        for log in self.query(RichLog):
+            for line in lines:
+                if self._match(line):
+                    self._write(log, line)
 
     def reset(self) -> None:
         self.lines.clear()
-        self.query_one(RichLog).clear()
+        for log in self.query(RichLog):
+            log.clear()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.filter = event.value.strip().lower()

@@ -216,10 +216,25 @@ class AgentsTable(DataTable):
                 self._raw[agent_id] = row
             if changed_rows and self._sort is not None and self._sort[0] in fields:
                 self.sort(self._sort[0], key=sort_key, reverse=self._sort[1])
+            self._measure_now()
         if changed_rows and selected is not None:
             # Rows came or went: keep the cursor on the selected agent (selection is otherwise
             # moved by events only, so a timer never fights the user's cursor).
             self.select(selected)
+
+    def _measure_now(self) -> None:
+        """Measure new rows and changed cells now, as DataTable does when it is next idle: a frame
+        drawn in between (a screenshot, a busy machine) would show every value cut to the width
+        its column had before."""
+        if self._updated_cells:
+            updated = self._updated_cells.copy()
+            self._updated_cells.clear()
+            self._update_column_widths(updated)
+        if self._require_update_dimensions:
+            self._require_update_dimensions = False
+            new_rows = self._new_rows.copy()
+            self._new_rows.clear()
+            self._update_dimensions(new_rows)
 
     def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
         key = str(event.column_key.value)

@@ -11,7 +11,7 @@ saying what it does and why; a fail file names what must go wrong in one line:
 * ``# must reject: <part of the message>``: exit 2 before anything runs, one line on stderr.
 
 A pass file must exit 0 with every check passed. tests/slow/test_adversarial_seeds.py runs the
-same files over seeds 1..19.
+same files over seeds 1..2.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from support import ROOT, cli_env
+from support import ROOT, cli_env, validate_results
 
 from swarm_tui.cli import main
 
@@ -27,70 +27,6 @@ def assert_one_line_error(proc: subprocess.CompletedProcess[str], needle: str) -
     assert len(lines) == 1, proc.stderr
     assert "Traceback" not in proc.stderr
     assert needle in lines[0]
-
-
-RESULT_KEYS = {"schema", "run_id", "backend", "seed", "started_at", "finished_at", "scenarios", "comparison"}
-SCENARIO_KEYS = {"id", "pattern", "status", "duration_s", "checks", "metrics", "events"}
-METRIC_KEYS = {"decisions", "success_rate", "latency_ms", "throughput_per_s", "recovery_s"}
-
-
-def validate_results(data: dict) -> None:
-    assert set(data) >= RESULT_KEYS
-    assert data["schema"] == 1 and isinstance(data["run_id"], str) and data["backend"] == "mock"
-    assert isinstance(data["seed"], int)
-    for key in ("started_at", "finished_at"):
-        assert data[key].endswith("Z") and "T" in data[key]
-    for s in data["scenarios"]:
-        assert set(s) >= SCENARIO_KEYS
-        assert s["status"] in ("passed", "failed", "error")
-        assert isinstance(s["duration_s"], float)
-        assert isinstance(s["events"], int) and s["events"] > 0
-        for c in s["checks"]:
-            assert set(c) == {"name", "passed", "expected", "observed"}
-            assert isinstance(c["passed"], bool) and isinstance(c["expected"], str)
-            assert isinstance(c["observed"], int | float | str)
-        m = s["metrics"]
-        assert set(m) >= METRIC_KEYS
-        assert isinstance(m["decisions"], int) and 0.0 <= m["success_rate"] <= 1.0
-        assert set(m["latency_ms"]) == {"p50", "p95", "p99"}
-        assert m["recovery_s"] is None or isinstance(m["recovery_s"], float)
-    assert len(data["comparison"]) == len(data["scenarios"])
-    for row in data["comparison"]:
-        assert {"pattern", "scenario", "workload"} <= set(row)
-
-
-def test_done_when_command(tmp_path: Path) -> None:
-    """The issue's acceptance command: all 23 passed, files that follow the schema."""
-    out = tmp_path / "out"
-    proc = swarm(
-        "run",
-        "--pattern",
-        "all",
-        "--seed",
-        "7",
-        "--export",
-        f"{out}.json",
-        "--export",
-        f"{out}.xml",
-        "--export",
-        f"{out}.md",
-        cwd=tmp_path,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    data = json.loads(Path(f"{out}.json").read_text())
-    validate_results(data)
-    assert len(data["scenarios"]) == 23 and all(s["status"] == "passed" for s in data["scenarios"])
-    assert data["seed"] == 7
-    suites = ET.parse(f"{out}.xml").getroot()
-    assert suites.tag == "testsuites" and suites.get("tests") == "23" and suites.get("failures") == "0"
-    assert len(suites.findall(".//testcase")) == 23
-    report = Path(f"{out}.md").read_text()
-    assert "## Figures" in report and "## Recommendations" in report
-    # Like with like: 23 different workloads, 23 tables, and no ranking across them.
-    assert len({row["workload"] for row in data["comparison"]}) == 23
-    assert report.count("| scenario | status | mechanisms off |") == 23
-    assert "faster" not in report and "prefer" not in report.lower()
-    assert "23 passed" in proc.stdout
 
 
 def test_a_failing_check_exits_1_and_lands_in_every_export(tmp_path: Path) -> None:

@@ -5,24 +5,39 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from compare_support import SMALL_TOML, small
-from support import cli_env
 
+from swarm_tui.cli import main
 from swarm_tui.compare.compare import Comparison, parse_seeds
 from swarm_tui.compare.report import build_report
 from swarm_tui.compare.runner import run_jobs
 from swarm_tui.compare.writers import to_csv, to_json, to_markdown
 
 
-def swarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "swarm_tui", *args], capture_output=True, text=True, env=cli_env(), cwd=cwd, timeout=300
-    )
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def swarm(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Callable[..., Ran]:
+    """``swarm-tui ARGS`` in this process, in ``cwd`` (the Ctrl-C test below runs a real one)."""
+
+    def run(*args: str, cwd: Path) -> Ran:
+        monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return Ran(code, out, err)
+
+    return run
 
 
 def _strip(runs: list[dict]) -> list[dict]:
@@ -130,7 +145,7 @@ def test_parse_seeds() -> None:
             parse_seeds(bad)
 
 
-def test_compare_command_with_a_workload_file(tmp_path: Path) -> None:
+def test_compare_command_with_a_workload_file(tmp_path: Path, swarm: Callable[..., Ran]) -> None:
     toml = tmp_path / "small.toml"
     toml.write_text(SMALL_TOML)
     proc = swarm(
@@ -165,42 +180,18 @@ def test_compare_command_with_a_workload_file(tmp_path: Path) -> None:
         (["--jobs", "0"], "--jobs"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str, tmp_path: Path) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    args: list[str], needle: str, tmp_path: Path, swarm: Callable[..., Ran]
+) -> None:
     proc = swarm("compare", *args, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_a_bad_workload_file_names_the_file_and_key(tmp_path: Path) -> None:
+def test_a_bad_workload_file_names_the_file_and_key(tmp_path: Path, swarm: Callable[..., Ran]) -> None:
     toml = tmp_path / "bad.toml"
     toml.write_text(SMALL_TOML.replace("rate = 10.0", 'rate = "fast"'))
     proc = swarm("compare", "--workload", str(toml), cwd=tmp_path)
     assert proc.returncode == 2
     assert "bad.toml" in proc.stderr and "params.rate" in proc.stderr and "Traceback" not in proc.stderr
-
-
-def test_ctrl_c_writes_what_finished_and_exits_130(tmp_path: Path) -> None:
-    import signal
-    import time
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "swarm_tui", "compare", "--seeds", "0..29", "--jobs", "2", "--export", "r.json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=cli_env(),
-        cwd=tmp_path,
-    )
-    try:
-        time.sleep(6.0)  # a real process: let it start its workers and finish a few runs
-        proc.send_signal(signal.SIGINT)
-        _out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err[-2000:]
-    assert "Traceback" not in err
-    report = json.loads((tmp_path / "r.json").read_text())
-    assert report["interrupted"] is True
-    assert report["units"]["finished"] < report["units"]["planned"] == 300

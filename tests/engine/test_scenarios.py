@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 from support import CATALOGUE, failed_checks, run_scenario
 
@@ -46,44 +41,3 @@ def test_a_scenario_measures_rather_than_declares() -> None:
     b = run_scenario("mesh.failover", seed=2).metrics
     assert a["latency_ms"] != b["latency_ms"]
     assert a["recovery_s"] is not None and a["recovery_s"] > 0
-
-
-def _run_json(seed: int, hashseed: str, path: str, *selection: str) -> dict:
-    env = dict(os.environ, PYTHONHASHSEED=hashseed)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "swarm_tui",
-            "run",
-            *(selection or ("--pattern", "all")),
-            "--seed",
-            str(seed),
-            "--quiet",
-            "--export",
-            path,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    with open(path) as handle:
-        data = json.load(handle)
-    for key in ("run_id", "started_at", "finished_at"):
-        data.pop(key)
-    for s in data["scenarios"]:
-        s.pop("duration_s")
-    return data
-
-
-SAME_SEED = ("--scenario", "mesh.failover", "--scenario", "ring.circuit-breaker", "--scenario", "canary.rollout")
-
-
-def test_two_runs_with_one_seed_are_identical(tmp_path) -> None:
-    # Three scenarios here (in other processes, with other hash seeds); the whole catalogue in
-    # the slow tier (tests/slow/test_seeds.py).
-    a = _run_json(5, "1", str(tmp_path / "a.json"), *SAME_SEED)
-    b = _run_json(5, "12345", str(tmp_path / "b.json"), *SAME_SEED)
-    assert a == b
-    c = _run_json(6, "1", str(tmp_path / "c.json"), *SAME_SEED)
-    assert c != a

@@ -18,7 +18,7 @@ import pytest
 from fake_e2b import FakeE2B
 from support import cli_env
 
-RUNS = 3
+RUNS = 2
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,14 @@
-"""The slow tier's scenarios on real backends: one of every pattern the fast tier leaves out
-(tests/backends/test_real_backends.py), on local processes and on the loopback E2B."""
+"""The slow tier's scenarios on real backends, beyond tests/backends/test_real_backends.py, on
+local processes and on the loopback E2B. Each runs on wall time (half a minute or more), so CI
+runs two (a rollback, a canary abort; CPU spikes are tests/backends' and the Node example's);
+all eight by hand::
+
+    SWARM_TUI_REAL_ALL=1 .venv/bin/python -m pytest tests/slow/test_real_backends_more.py
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -19,6 +25,8 @@ MORE = [
     "canary.abort",
     "chaos.cpu-spike",
 ]
+if not os.environ.get("SWARM_TUI_REAL_ALL"):
+    MORE = ["blue-green.rollback", "canary.abort"]
 
 
 @pytest.mark.parametrize("scenario_id", MORE)

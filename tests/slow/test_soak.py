@@ -20,8 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from support import cli_env
-from test_cli import validate_results
+from support import cli_env, validate_results
 
 from swarm_tui.engine.events import TaskFinished
 from swarm_tui.engine.metrics import MetricsAggregator
@@ -29,6 +28,7 @@ from swarm_tui.patterns.lab import (
     EXPECTED_NUMBERS,
     MemoryLog,
     Soak,
+    SoakState,
     TaskLedger,
     missing_numbers,
     window_growth,
@@ -252,10 +252,11 @@ def _judge(rss: dict[int, float], *, samples: int = 60, lose: int = 0, drift: in
     observed: dict[str, Any] = {}
     ctx = SimpleNamespace(
         params=scenario.params,
-        state={"memory": memory, "ledger": ledger},
+        state=SoakState(memory=memory, ledger=ledger),
         metrics=metrics,
         clock=SimpleNamespace(now=lambda: 3601.0),
         observe=observed.update,
+        final=True,
     )
     return {c.name: c.passed for c in scenario.checks(ctx)}  # type: ignore[arg-type]
 

@@ -1,8 +1,8 @@
 """Users' agents over the catalogue (slow: minutes of wall time).
 
 * the scenarios of the catalogue that the Python example claims it can run pass with it as every
-  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (one of most
-  patterns, and every fault done from outside), all 20 by hand (about 9 minutes)::
+  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (a crash, an
+  error rate done from outside, the example's own leak), all 20 by hand (about 9 minutes)::
 
       SWARM_TUI_REAL_ALL=1 .venv/bin/python -m pytest -n 0 tests/slow/test_user_agents_catalogue.py
 
@@ -29,12 +29,8 @@ from swarm_tui.session.run import select_scenarios
 
 pytestmark = pytest.mark.slow
 SUBSET = [
-    "mesh.consensus",  # byzantine votes, from outside
     "mesh.failover",
-    "hierarchical.multi-strategy",
     "ring.circuit-breaker",  # an error rate, from outside
-    "autoscaling.scale-up",
-    "canary.rollout",
     "chaos.memory-leak",  # the example's own leak
 ]
 CHOSEN = [c.id for c in CATALOGUE.main()] if os.environ.get("SWARM_TUI_REAL_ALL") else SUBSET
@@ -93,6 +89,8 @@ def test_the_sound_v2_canary_is_promoted_on_local() -> None:
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the Node.js example cannot run here")
-@pytest.mark.parametrize("scenario_id", ["mesh.failover", "mesh.consensus", "chaos.memory-leak", "chaos.cpu-spike"])
+# The faults that need nothing from the agent are the Python example's test above; here the two
+# done to a process from outside (a freeze, a leak beside it), as the Node example claims none.
+@pytest.mark.parametrize("scenario_id", ["chaos.memory-leak", "chaos.cpu-spike"])
 def test_the_node_example_with_every_fault_from_outside(scenario_id: str) -> None:
     passes_with(NODE, scenario_id)

@@ -56,6 +56,44 @@ async def test_every_column_is_as_wide_as_its_widest_value(scenario: str, at: fl
         assert len(sandboxes) == table.row_count  # "mock-0001", "mock-0002": not "mock-00" for all
 
 
+async def test_columns_fit_their_values_as_soon_as_the_table_is_shown() -> None:
+    # Not only once the table is next idle: a frame drawn in between (a screenshot, a busy
+    # machine) showed "bl", "work", "mock-00" for every agent.
+    from swarm_tui.engine.projection import AgentRow
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AgentsTable()
+
+    rows = tuple(
+        AgentRow(
+            f"blue-{i}",
+            "worker",
+            "momentum",
+            "momentum",
+            "v1",
+            "blue",
+            "healthy",
+            f"mock-000{i}",
+            0.0,
+            0,
+            0,
+            None,
+            None,
+            None,
+            None,
+        )
+        for i in range(1, 4)
+    )
+    app = Host()
+    async with app.run_test(size=(160, 20)):
+        table = app.query_one(AgentsTable)
+        table.show(rows, 1.0)  # no pause: nothing idle in between
+        for key, column in table.columns.items():
+            widest = max(len(cell_text(table.get_cell(row, key))) for row in table.rows)
+            assert column.get_render_width(table) - 2 * table.cell_padding >= widest, (key.value, widest)
+
+
 # -- 3: checks that cannot be judged yet ----------------------------------------------------------
 @pytest.mark.parametrize(("scenario", "at"), [("ring.circuit-breaker", 2.8), ("mesh.failover", 5.0)])
 async def test_checks_not_yet_judged_are_pending_not_failed(scenario: str, at: float) -> None:
