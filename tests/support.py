@@ -16,8 +16,8 @@ from swarm_tui.patterns.catalogue import load_catalogue
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGUE = load_catalogue()
 PYTHON = sys.executable
-# Examples per property-based test: a few hundred in the fast tier, a thousand in the slow one
-# (.ci/run sets SWARM_TUI_EXAMPLES=300 for its second pass over them).
+# Examples per property-based test in every tier: 150
+# (set SWARM_TUI_EXAMPLES=1000 for a deeper pass by hand).
 EXAMPLES = int(os.environ.get("SWARM_TUI_EXAMPLES", "150"))
 
 
