@@ -45,14 +45,13 @@ SHOTS = (
     Shot("blue-green-rollback", "blue-green.rollback", 6.0),
     Shot("canary-analysis", "canary.rollout", 18.0),
     Shot("heatmap", "lab.large-swarm", 35.0, params={"size": 2000}),
-    # One agent crashed among 10,000 (failover off, so it stays failed): it must stand out.
+    # One agent crashed among 10,000, detected (its replacement starting): it must stand out.
     Shot(
         "heatmap-failed",
         "lab.large-swarm",
-        30.0,
+        25.0,
         params={"size": 10000, "rate_per_agent": 0.01, "heartbeat_s": 2.0},
         faults=({"kind": "crash", "target": "#4321", "at": 20.0},),
-        mechanisms={"failover": False},
     ),
     Shot("compact-80x24", "mesh.failover", 23.2, size=(80, 24)),
     Shot("compact-80x24-events", "mesh.failover", 23.2, size=(80, 24), keys=("v", "v")),

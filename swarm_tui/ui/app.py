@@ -142,8 +142,7 @@ def table_rows(rows: tuple[AgentRow, ...], selected: str | None) -> tuple[AgentR
         if r.id not in chosen:
             picked.append(r)
             chosen.add(r.id)
-    order = {r.id: i for i, r in enumerate(rows)}
-    return tuple(sorted(picked, key=lambda r: order[r.id]))
+    return tuple(picked)  # unwell first, then the selected agent, then the rest in order
 
 
 @dataclass

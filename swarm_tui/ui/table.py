@@ -216,6 +216,11 @@ class AgentsTable(DataTable):
                 self._raw[agent_id] = row
             if changed_rows and self._sort is not None and self._sort[0] in fields:
                 self.sort(self._sort[0], key=sort_key, reverse=self._sort[1])
+            elif changed_rows and "id" in fields:
+                # No column chosen: the order given (for a large swarm, the unwell agents first);
+                # a row already shown keeps no stale place.
+                rank = {agent_id: i for i, agent_id in enumerate(incoming)}
+                self.sort("id", key=lambda value: rank.get(str(value), len(rank)))
             self._measure_now()
         if changed_rows and selected is not None:
             # Rows came or went: keep the cursor on the selected agent (selection is otherwise

@@ -94,6 +94,49 @@ async def test_columns_fit_their_values_as_soon_as_the_table_is_shown() -> None:
             assert column.get_render_width(table) - 2 * table.cell_padding >= widest, (key.value, widest)
 
 
+async def test_a_large_swarm_lists_its_unwell_agents_first() -> None:
+    # 10,000 agents, one failed far down the list: the table (300 rows) starts with it, also when
+    # its row was already shown as healthy before it failed.
+    from swarm_tui.engine.projection import AgentRow
+    from swarm_tui.ui.app import TABLE_LIMIT, table_rows
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AgentsTable()
+
+    def swarm(failed: str | None) -> tuple[AgentRow, ...]:
+        return tuple(
+            AgentRow(
+                f"m-{i}",
+                "worker",
+                "momentum",
+                "momentum",
+                "v1",
+                "stable",
+                "failed" if f"m-{i}" == failed else "healthy",
+                f"mock-{i}",
+                0.0,
+                0,
+                0,
+                None,
+                None,
+                None,
+                None,
+            )
+            for i in range(1, 10_001)
+        )
+
+    app = Host()
+    async with app.run_test(size=(160, 20)):
+        table = app.query_one(AgentsTable)
+        table.show(table_rows(swarm(None), None), 1.0)
+        assert table.row_count == TABLE_LIMIT
+        for failed in ("m-4321", "m-7"):  # one never shown before, one shown as healthy
+            table.show(table_rows(swarm(failed), None), 2.0)
+            first = table.ordered_rows[0].key.value
+            assert first == failed and cell_text(table.get_cell(failed, "state")).endswith("failed")
+
+
 # -- 3: checks that cannot be judged yet ----------------------------------------------------------
 @pytest.mark.parametrize(("scenario", "at"), [("ring.circuit-breaker", 2.8), ("mesh.failover", 5.0)])
 async def test_checks_not_yet_judged_are_pending_not_failed(scenario: str, at: float) -> None:
