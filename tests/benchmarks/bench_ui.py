@@ -123,12 +123,23 @@ def bench_large_swarm(agents: int, seconds: float) -> None:
             engine = (after.get(engine_thread, 0) - before.get(engine_thread, 0)) / wall if engine_thread else 0.0
             total = sum(after.values()) - sum(before.get(k, 0) for k in after)
             latencies = []
+            missed = 0
             for _ in range(30):
+                seen = len(handled)
                 t0 = time.perf_counter()
                 await pilot.press("n")
+                for _ in range(500):  # up to 5 s for the handler and the repaint after it
+                    if len(handled) > seen and any(p >= handled[-1] for p in painted):
+                        break
+                    await pilot.pause(0.01)
+                if len(handled) == seen:
+                    missed += 1  # the key never reached its action
+                    continue
                 done = handled[-1]
                 latencies.append(next((p for p in painted if p >= done), time.perf_counter()) - t0)
                 await pilot.pause(0.1)
+            if missed:
+                print(f"  {missed} of 30 key presses never reached their action")
             snap = app.snapshot
             print(f"{agents} agents at 1x, dashboard refreshing for {wall:.1f} s (t={snap.t:.1f} s of scenario):")
             print(

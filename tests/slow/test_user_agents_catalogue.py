@@ -1,8 +1,9 @@
 """Users' agents over the catalogue (slow: minutes of wall time).
 
 * the scenarios of the catalogue that the Python example claims it can run pass with it as every
-  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (a crash, an
-  error rate done from outside, the example's own leak), all 20 by hand (about 9 minutes)::
+  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (a crash, the
+  example's own leak; faults done from outside are in tests/backends/test_user_programs.py),
+  all 20 by hand (about 9 minutes)::
 
       SWARM_TUI_REAL_ALL=1 .venv/bin/python -m pytest -n 0 tests/slow/test_user_agents_catalogue.py
 
@@ -30,7 +31,6 @@ from swarm_tui.session.run import select_scenarios
 pytestmark = pytest.mark.slow
 SUBSET = [
     "mesh.failover",
-    "ring.circuit-breaker",  # an error rate, from outside
     "chaos.memory-leak",  # the example's own leak
 ]
 CHOSEN = [c.id for c in CATALOGUE.main()] if os.environ.get("SWARM_TUI_REAL_ALL") else SUBSET
