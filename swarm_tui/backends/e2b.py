@@ -52,8 +52,8 @@ from swarm_tui.backends.outside import (
     LIMIT_LINE,
     SELF,
     AnswerFaults,
-    claimed,
     how_to_do,
+    screen,
 )
 from swarm_tui.backends.programs import MARKER, MARKER_VARIABLE, helper_module_sources, read_workdir
 from swarm_tui.engine.faults import AGENT_FAULTS, Fault
@@ -435,15 +435,10 @@ class E2BBackend(Backend):
             if mtype == INVALID:
                 self._faulty(box, msg)
                 return
-            if mtype == "hello" and not box.hello:
-                box.hello = True
-                if box.program is not None:
-                    box.claims = claimed(msg)
-            elif mtype == "result" and box.answers is not None:
-                msg, delay = box.answers.on_answer(msg, time.monotonic())
-                if delay > 0:
-                    asyncio.get_running_loop().call_later(delay, self._deliver_late, box, msg)
-                    continue
+            msg, delay = screen(box, msg, time.monotonic())
+            if delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._deliver_late, box, msg)
+                continue
             self._on_message(box.handle, msg)
         if box.lines.overflows != overflows:
             self._faulty(box, invalid(f"output line longer than {LINE_LIMIT} characters"))

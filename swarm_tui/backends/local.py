@@ -33,8 +33,8 @@ from swarm_tui.backends.outside import (
     LIMIT_LINE,
     SELF,
     AnswerFaults,
-    claimed,
     how_to_do,
+    screen,
 )
 from swarm_tui.backends.programs import (
     MARKER,
@@ -237,15 +237,10 @@ class LocalBackend(Backend):
             if msg is None:
                 continue
             mtype = msg.get("type")
-            if mtype == "hello" and not agent.hello:
-                agent.hello = True
-                if agent.program is not None:
-                    agent.claims = claimed(msg)
-            elif mtype == "result" and agent.answers is not None:
-                msg, delay = agent.answers.on_answer(msg, time.monotonic())
-                if delay > 0:
-                    asyncio.get_running_loop().call_later(delay, self._deliver_late, agent, msg)
-                    continue
+            msg, delay = screen(agent, msg, time.monotonic())
+            if delay > 0:
+                asyncio.get_running_loop().call_later(delay, self._deliver_late, agent, msg)
+                continue
             self._on_message(agent.handle, msg)
             if mtype == INVALID:
                 faulty = True

@@ -22,7 +22,7 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from swarm_tui.engine.faults import Fault
 
@@ -184,6 +184,29 @@ def claimed(hello: dict[str, Any]) -> frozenset[str]:
 def command_of(fault: Fault) -> str:
     """The fault command that performs ``fault`` (bad-version is an error rate)."""
     return str(fault.command()["fault"])
+
+
+class Screened(Protocol):
+    """What a backend keeps per agent for the faults it does from outside."""
+
+    hello: bool
+    program: Any  # the user's AgentProgram, or None for the built-in agent
+    claims: frozenset[str] | None
+    answers: AnswerFaults | None
+
+
+def screen(target: Screened, msg: dict[str, Any], now: float) -> tuple[dict[str, Any], float]:
+    """An agent's message before the engine sees it, the same on every backend: a user's
+    program's hello says which fault commands it claims; a result goes through the answer
+    faults done from outside. The message (perhaps replaced) and how long to hold it back."""
+    mtype = msg.get("type")
+    if mtype == "hello" and not target.hello:
+        target.hello = True
+        if target.program is not None:
+            target.claims = claimed(msg)
+    elif mtype == "result" and target.answers is not None:
+        return target.answers.on_answer(msg, now)
+    return msg, 0.0
 
 
 SELF = "self"  # how_to_do: the agent performs the fault itself (its fault command is sent)

@@ -37,6 +37,20 @@ th { background: #f3f3f3; }
 """
 
 
+def _seed_box(values: list[float], arm: str, *, legend: bool) -> go.Box:
+    """One arm's figure over seeds: a box with every seed's point, one legend entry per arm."""
+    return go.Box(
+        y=values,
+        name=arm,
+        marker_color=COLORS.get(arm),
+        boxpoints="all",
+        jitter=0.4,
+        pointpos=0,
+        showlegend=legend,
+        legendgroup=arm,
+    )
+
+
 def _table(rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
@@ -64,16 +78,7 @@ def distributions(report: dict[str, Any]) -> go.Figure:
     for i, m in enumerate(metrics):
         for arm in report["topologies"]:
             fig.add_trace(
-                go.Box(
-                    y=_values(report, "topology", arm, m.key),
-                    name=arm,
-                    marker_color=COLORS.get(arm),
-                    boxpoints="all",
-                    jitter=0.4,
-                    pointpos=0,
-                    showlegend=i == 0,
-                    legendgroup=arm,
-                ),
+                _seed_box(_values(report, "topology", arm, m.key), arm, legend=i == 0),
                 row=i // cols + 1,
                 col=i % cols + 1,
             )
@@ -136,16 +141,7 @@ def rollouts(report: dict[str, Any]) -> go.Figure:
         version, key = m.key.split(".", 1)
         for arm in ROLLOUT_STRATEGIES:
             fig.add_trace(
-                go.Box(
-                    y=_values(report, "rollout", arm, key, version),
-                    name=arm,
-                    marker_color=COLORS.get(arm),
-                    boxpoints="all",
-                    jitter=0.4,
-                    pointpos=0,
-                    showlegend=i == 0,
-                    legendgroup=arm,
-                ),
+                _seed_box(_values(report, "rollout", arm, key, version), arm, legend=i == 0),
                 row=1,
                 col=i + 1,
             )
