@@ -1,8 +1,8 @@
 """Users' agents over the catalogue (slow: minutes of wall time).
 
 * the scenarios of the catalogue that the Python example claims it can run pass with it as every
-  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (a crash, the
-  example's own leak; faults done from outside are in tests/backends/test_user_programs.py),
+  agent's program, on local (as ``swarm-tui run --agent-command``): a subset here (the example's
+  own leak; faults done from outside are in tests/backends/test_user_programs.py),
   all 20 by hand (about 9 minutes)::
 
       SWARM_TUI_REAL_ALL=1 .venv/bin/python -m pytest -n 0 tests/slow/test_user_agents_catalogue.py
@@ -29,8 +29,9 @@ from swarm_tui.session.agent_verdict import claimed_fit
 from swarm_tui.session.run import select_scenarios
 
 pytestmark = pytest.mark.slow
+# mesh.failover is left to the by-hand run: its outage bound (decisions answered within 1.5 s
+# during the crash) was missed once in three CI runs when four workers shared the two cores.
 SUBSET = [
-    "mesh.failover",
     "chaos.memory-leak",  # the example's own leak
 ]
 CHOSEN = [c.id for c in CATALOGUE.main()] if os.environ.get("SWARM_TUI_REAL_ALL") else SUBSET
