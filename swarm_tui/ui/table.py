@@ -8,11 +8,14 @@ table is narrow the columns that matter least go first. A sorted column shows an
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 from rich.text import Text
+from textual.render import measure
 from textual.widgets import DataTable
+from textual.widgets._data_table import default_cell_formatter
 
 from swarm_tui.engine.projection import AgentRow
 from swarm_tui.ui.format import figure
@@ -133,6 +136,11 @@ class AgentsTable(DataTable):
         self.fields: tuple[str, ...] = ()
         self.folded: dict[str, float] = {}
         self.cell_updates = 0
+        # Column widths kept by count: how many cells of each width every column holds. DataTable
+        # itself re-measures the whole column whenever a cell gets narrower, which with 10,000
+        # agents is most of the UI's time; a count makes every update O(1).
+        self._widths: dict[str, list[int]] = {}
+        self._width_counts: dict[str, Counter[int]] = {}
 
     def restyle(self) -> None:
         """The theme changed: every state cell is redrawn in the new colors."""
@@ -144,6 +152,8 @@ class AgentsTable(DataTable):
         self.clear(columns=True)
         self._values.clear()
         self._raw.clear()
+        self._widths.clear()
+        self._width_counts = {f: Counter() for f in fields}
         self.fields = fields
         for f in fields:
             self.add_column(self._label(f), key=f)
@@ -174,6 +184,8 @@ class AgentsTable(DataTable):
                 self.remove_row(agent_id)
                 del self._values[agent_id]
                 self._raw.pop(agent_id, None)
+                for f, w in zip(self.fields, self._widths.pop(agent_id, ()), strict=False):
+                    self._width_counts[f][w] -= 1
                 changed_rows = True
             on_screen: set[str] | None = None
             if self.row_count > self.size.height:
@@ -190,6 +202,10 @@ class AgentsTable(DataTable):
                     values = tuple(cell(f, row, colors, now) for f in fields)
                     self.add_row(*values, key=agent_id)
                     self._values[agent_id] = values
+                    widths = [self._measure(v) for v in values]
+                    self._widths[agent_id] = widths
+                    for f, w in zip(fields, widths, strict=True):
+                        self._width_counts[f][w] += 1
                     self._raw[agent_id] = row
                     changed_rows = True
                     added += 1
@@ -202,16 +218,13 @@ class AgentsTable(DataTable):
                         continue
                     hb = cell("last_heartbeat", row, colors, now)
                     if hb != old[hb_index]:
-                        self.update_cell(agent_id, "last_heartbeat", hb, update_width=True)
-                        self.cell_updates += 1
+                        self._set_cell(agent_id, hb_index, hb)
                         self._values[agent_id] = (*old[:hb_index], hb, *old[hb_index + 1 :])
                     continue
                 values = tuple(cell(f, row, colors, now) for f in fields)
-                for i, (f, new) in enumerate(zip(fields, values, strict=True)):
+                for i, new in enumerate(values):
                     if i >= len(old) or new != old[i]:
-                        # update_width: a longer value widens its column instead of being cut.
-                        self.update_cell(agent_id, f, new, update_width=True)
-                        self.cell_updates += 1
+                        self._set_cell(agent_id, i, new)
                 self._values[agent_id] = values
                 self._raw[agent_id] = row
             if changed_rows and self._sort is not None and self._sort[0] in fields:
@@ -221,11 +234,40 @@ class AgentsTable(DataTable):
                 # a row already shown keeps no stale place.
                 rank = {agent_id: i for i, agent_id in enumerate(incoming)}
                 self.sort("id", key=lambda value: rank.get(str(value), len(rank)))
+            self._fit_columns()
             self._measure_now()
         if changed_rows and selected is not None:
             # Rows came or went: keep the cursor on the selected agent (selection is otherwise
             # moved by events only, so a timer never fights the user's cursor).
             self.select(selected)
+
+    def _measure(self, value: Any) -> int:
+        """A cell's width, measured as DataTable measures it."""
+        return measure(self.app.console, default_cell_formatter(value), 1)
+
+    def _set_cell(self, agent_id: str, index: int, value: Any) -> None:
+        """Write one cell and keep its column's width count."""
+        f = self.fields[index]
+        self.update_cell(agent_id, f, value)
+        self.cell_updates += 1
+        widths = self._widths[agent_id]
+        counts = self._width_counts[f]
+        counts[widths[index]] -= 1
+        widths[index] = self._measure(value)
+        counts[widths[index]] += 1
+
+    def _fit_columns(self) -> None:
+        """Every column as wide as its widest cell or its label: a longer value widens its column
+        instead of being cut, and a column narrows again when its widest value goes."""
+        for f in self.fields:
+            column = self.columns.get(f)  # type: ignore[call-overload]
+            if column is None:
+                continue
+            widest = max((w for w, n in self._width_counts[f].items() if n > 0), default=0)
+            width = max(widest, column.label.cell_len)
+            if width != column.content_width:
+                column.content_width = width
+                self._require_update_dimensions = True
 
     def _measure_now(self) -> None:
         """Measure new rows and changed cells now, as DataTable does when it is next idle: a frame
