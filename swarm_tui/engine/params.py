@@ -30,7 +30,7 @@ CHECK_MARK = "check"  # json_schema_extra flag of a field that is a check's thre
 class Model(BaseModel):
     """Strict, closed and immutable: what a file says is what runs."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True, defer_build=True)
 
 
 def param(default: Any, description: str, **constraints: Any) -> Any:

@@ -211,10 +211,15 @@ class SwarmApp(App[int]):
         self.notes_seen: list[str] = []
         self.crash_log: Path | None = None
         self.crash_message = ""
-        self._theme_names: list[str] = []
         self.themes_loaded = self.options.themes or load_themes()
         if self.options.stable:
             self.animation_level = "none"
+        # Themes before the first frame: a theme set once mounted styles every widget twice.
+        for theme in self.themes_loaded.themes.values():
+            self.register_theme(theme)
+        self._theme_names = list(self.themes_loaded.themes)
+        self._theme_warnings: list[str] = []
+        self.theme = self._initial_theme()
 
     # -- setup -----------------------------------------------------------------------------------
     def get_theme_variable_defaults(self) -> dict[str, str]:
@@ -272,12 +277,10 @@ class SwarmApp(App[int]):
         self.w_footer = self.query_one(Footer)
         self.w_tabs = self.query_one(ViewTabs)
         self.w_main = self.screen
-        for theme in self.themes_loaded.themes.values():
-            self.register_theme(theme)
-        self._theme_names = list(self.themes_loaded.themes)
         for problem in self.themes_loaded.problems:
             self.notify(f"theme skipped: {problem}", severity="warning", timeout=8)
-        self.theme = self._initial_theme()
+        for warning in self._theme_warnings:
+            self.notify(warning, severity="warning")
         if self.options.keymap:
             self.set_keymap(self.options.keymap)
         if self.options.stable:
@@ -289,7 +292,7 @@ class SwarmApp(App[int]):
         self._apply_layout(self.size.width, self.size.height)
         self.set_interval(0.1, self._tick_fast)
         self.set_interval(0.3, self._tick_slow)
-        self._begin()
+        self.call_after_refresh(self._begin)  # the first frame first, then the run starts
 
     def _begin(self) -> None:
         if self.scenario_id:
@@ -302,7 +305,7 @@ class SwarmApp(App[int]):
 
         wanted = self.options.theme or (load_settings().get("theme") if self.options.remember_theme else None)
         if wanted and wanted not in self.themes_loaded.themes:
-            self.notify(f"theme {wanted!r} not found; using {DEFAULT_THEME}", severity="warning")
+            self._theme_warnings.append(f"theme {wanted!r} not found; using {DEFAULT_THEME}")
             wanted = None
         return wanted or DEFAULT_THEME
 
