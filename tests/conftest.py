@@ -49,3 +49,27 @@ def e2b_fake(monkeypatch: pytest.MonkeyPatch):
         assert server.live_processes() == [], "processes left running in fake sandboxes"
     finally:
         server.stop()
+
+
+# The longest tests are collected first, so that pytest-xdist (with `--dist load --maxschedchunk
+# 1`, as .ci/run runs the real-process and slow tiers) starts them first: a minute-long test that
+# starts last keeps the run going alone at the end. Longest first, by file.
+LONGEST_FIRST = (
+    "test_gate_rates.py",  # the slow tier
+    "test_soak.py",
+    "test_compare_default.py",
+    "test_mechanisms_off_seeds.py",
+    "test_seeds.py",
+    "test_user_agents_catalogue.py",  # the real-process tier
+    "test_real_backends_more.py",
+    "test_user_programs.py",
+    "test_shutdown.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the others keep their order

@@ -12,10 +12,13 @@ minutes (see tests/benchmarks/bench_soak.py); the soak judges the engine.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
+import os
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,8 +47,25 @@ RUNS = {
 
 @pytest.fixture(scope="module")
 def soak_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The three hour-long runs, once per test session (pytest-xdist workers share them)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return _soak_runs(tmp_path_factory.mktemp("soak"))
+    # Each worker that gets a soak test would run the three soaks again: the first one runs
+    # them, under a lock, and leaves them in the session's temporary folder for the others.
+    shared = tmp_path_factory.getbasetemp().parent
+    with open(shared / "soak.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "soak-runs.json"
+        if not done.exists():
+            out = shared / "soak"
+            out.mkdir(exist_ok=True)
+            done.write_text(json.dumps(_soak_runs(out)))
+        runs: dict[str, dict[str, Any]] = json.loads(done.read_text())
+        return runs
+
+
+def _soak_runs(out: Path) -> dict[str, dict[str, Any]]:
     """The three hour-long runs, started together; each gives its exit code, output and export."""
-    out = tmp_path_factory.mktemp("soak")
     procs = {}
     for name, (args, hashseed) in RUNS.items():
         env = dict(cli_env(), PYTHONHASHSEED=hashseed)
