@@ -40,7 +40,6 @@ COLUMNS: tuple[tuple[str, str, int], ...] = (
 LABELS = {f: label for label, f, _ in COLUMNS}
 OPTIONAL = ("p95_ms", "cpu_pct", "mem_mb", "pnl")  # hidden when no agent has a value
 FOLDED = ("cpu_pct", "mem_mb")  # said once in the title when every agent has the same value
-NARROW_BELOW = 100  # table width under which low-priority columns are dropped
 UNITS = {"cpu_pct": " %", "mem_mb": " MB"}
 
 
@@ -92,23 +91,29 @@ def choose_columns(rows: Iterable[AgentRow], width: int) -> tuple[tuple[str, ...
     if all(r.strategy in ("", r.kind, r.role) for r in rows):
         hidden.add("strategy")
     fields = [f for _label, f, _p in COLUMNS if f not in hidden]
-    if width and width < NARROW_BELOW:
-        budget = width
+    if width:
+        # Columns that would not fit go, least important first: nothing falls off the right edge
+        # (one cell is kept for the vertical scrollbar).
         drop = sorted((p, f) for _l, f, p in COLUMNS if p and f in fields)
-        while drop and _estimate(fields, rows) > budget:
+        while drop and _estimate(fields, rows) > width - 1:
             _p, f = drop.pop()
             fields.remove(f)
     return tuple(fields), folded
 
 
 def _estimate(fields: list[str], rows: list[AgentRow]) -> int:
-    """Roughly how wide the table is with these fields (2 cells of padding each)."""
-    sample = rows[:50]
+    """How wide the table is with these fields: each column as wide as its label or its widest
+    cell (of the first 50 rows and the last), plus 2 cells of padding."""
+    sample = rows[:50] + rows[-1:]
     total = 0
     for f in fields:
-        widest = max((len(str(getattr(r, f) or "")) for r in sample), default=0)
-        total += max(len(LABELS[f]), min(widest, 16) + (2 if f == "state" else 0)) + 2
+        widest = max((_text_len(cell(f, r, {}, r.last_heartbeat or 0.0)) for r in sample), default=0)
+        total += max(len(LABELS[f]) + 2, widest) + 2  # the label may get a sort arrow
     return total
+
+
+def _text_len(value: Any) -> int:
+    return len(value.plain) if isinstance(value, Text) else len(str(value))
 
 
 def folded_text(folded: dict[str, float]) -> str:

@@ -52,8 +52,25 @@ async def test_every_column_is_as_wide_as_its_widest_value(scenario: str, at: fl
         for key, column in table.columns.items():
             widest = max(len(cell_text(table.get_cell(row, key))) for row in table.rows)
             assert column.get_render_width(table) - 2 * table.cell_padding >= widest, (key.value, widest)
-        sandboxes = {cell_text(table.get_cell(row, "sandbox")) for row in table.rows}
-        assert len(sandboxes) == table.row_count  # "mock-0001", "mock-0002": not "mock-00" for all
+        if "sandbox" in table.columns:  # the first column to go when the table is narrow
+            sandboxes = {cell_text(table.get_cell(row, "sandbox")) for row in table.rows}
+            assert len(sandboxes) == table.row_count  # "mock-0001", "mock-0002": not "mock-00" for all
+        else:
+            assert scenario != "mesh.failover"  # its table is wide enough for every column
+
+
+@pytest.mark.parametrize("scenario", ["hierarchical.multi-strategy", "canary.rollout", "multi-strategy.mix"])
+async def test_no_column_falls_off_the_right_edge(scenario: str) -> None:
+    # The README's hierarchical screenshot lost MB and P&L off the table's right edge (columns
+    # were dropped only below 100 cells): now the least important go until the rest fit.
+    app = app_for(scenario, pause_at=8.0)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot, app)
+        table = app.query_one(AgentsTable)
+        assert table.row_count
+        used = sum(column.get_render_width(table) for column in table.columns.values())
+        assert used <= table.size.width, (used, table.size.width, [k.value for k in table.columns])
+        assert {"id", "state"} <= {k.value for k in table.columns}
 
 
 async def test_columns_fit_their_values_as_soon_as_the_table_is_shown() -> None:
