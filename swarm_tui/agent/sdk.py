@@ -349,8 +349,12 @@ class Agent:
 
     def _leak(self, rate_mb_s: float, limit_mb: float) -> None:
         step = 0.05
+        started = time.monotonic()
         while not self._stop.is_set():
-            for _ in range(max(1, round(rate_mb_s * step))):
+            # Paced by the clock, not by counting sleeps: on a busy machine the loop wakes late and
+            # catches up, so the leak keeps its rate (and its time to the limit).
+            due = max(1, round(rate_mb_s * (time.monotonic() - started + step)))
+            while len(self._leaked) < min(due, limit_mb):
                 block = bytearray(1 << 20)
                 block[::4096] = b"x" * len(block[::4096])  # touch every page: real resident memory
                 self._leaked.append(block)
