@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from swarm_tui.engine.clock import Clock, new_loop, wall_now
+from swarm_tui.engine.controllers.analysis import load_statistics
 from swarm_tui.engine.events import Event, EventBus, Note, ScenarioFinished, ScenarioStarted
 from swarm_tui.engine.judge import all_checks
 from swarm_tui.engine.market import MarketDataError
@@ -121,6 +122,8 @@ async def run_scenario(
     checks: list[dict[str, Any]] = []
     observer = asyncio.ensure_future(RunObserver(ctx).run())
     try:
+        if backend.capabilities.real:
+            load_statistics()  # not in the middle of the run, where wall time is the experiment's
         await backend.start()
         await asyncio.wait_for(scenario.run(ctx), scenario.time_limit_s())
         errors = [e for swarm in ctx.swarms for e in swarm.errors]

@@ -56,3 +56,36 @@ def test_a_healthy_green_is_not_rolled_back() -> None:
     rollback = CATALOGUE["blue-green.rollback"]
     result = run_scenario(rollback({"agents": green_with(0.05)}), seed=2)
     assert "rolled back on a significant excess of green's errors over the limit" in failed_checks(result)
+
+
+@pytest.mark.parametrize("real", [True, False])
+def test_on_wall_time_the_statistics_load_before_the_first_agent_starts(
+    real: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first import of scipy.stats takes about a second. Done at a canary's first gate on
+    # local, the loop read no heartbeat for that second and every agent was declared failed.
+    import dataclasses
+
+    from swarm_tui.engine import runner
+    from swarm_tui.engine.clock import new_loop
+    from swarm_tui.engine.sandbox import BackendError, create_backend
+
+    calls: list[str] = []
+    monkeypatch.setattr(runner, "load_statistics", lambda: calls.append("statistics"))
+    backend = create_backend("mock", seed=0)
+    backend.capabilities = dataclasses.replace(backend.capabilities, real=real)  # type: ignore[misc]
+
+    async def start() -> None:
+        calls.append("backend started")
+        raise BackendError("stopped here: the order is what is tested")
+
+    backend.start = start  # type: ignore[method-assign]
+    loop = new_loop(virtual=True)
+    try:
+        result = loop.run_until_complete(
+            runner.run_scenario(CATALOGUE["canary.abort"](), backend, seed=0, run_id="order")
+        )
+    finally:
+        loop.close()
+    assert result.status == "error" and "stopped here" in (result.error or "")
+    assert calls == (["statistics", "backend started"] if real else ["backend started"])

@@ -29,6 +29,15 @@ CONFIDENCE = 0.95
 REJECT, ACCEPT, CONTINUE = "reject", "accept", "continue"
 
 
+def load_statistics() -> None:
+    """Import the statistics libraries now. The first import of scipy.stats takes about a second:
+    inside a run on wall time that is a second in which no heartbeat is read, and the swarm looks
+    dead (every agent was declared failed at the first gate of a canary on local). A run on a real
+    backend calls this before its first agent starts."""
+    import numpy  # noqa: F401
+    import scipy.stats  # noqa: F401
+
+
 @functools.lru_cache(maxsize=4096)  # gates show it every evaluation: scipy computes a p-value too
 def wilson(failures: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """The Wilson score interval of a rate (scipy's); (0, 1) for no observations."""
