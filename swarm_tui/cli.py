@@ -176,7 +176,8 @@ def cli(
     )
     if SHUTDOWN.requested:
         ctx.exit(SHUTDOWN.exit_code)
-    SHUTDOWN.restore()  # the dashboard handles its own signals (and ctrl+c is a key there)
+    # The dashboard takes SIGTERM and SIGHUP over once it is mounted (ctrl+c is a key there); one
+    # that arrives before is kept by SHUTDOWN (the session's), and the dashboard exits with it.
     try:
         code = run_dashboard(session, scenario=scenario_id, theme=theme, configs=list(configs), mouse=not no_mouse)
     except ValueError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,8 +54,17 @@ def run_dashboard(
         result = app.run(mouse=mouse)
     finally:
         for journal in session.journal_paths:
-            print(f"journal: {journal}", file=sys.stderr)
+            say(f"journal: {journal}")
     return exit_code(app, result)
+
+
+def say(line: str) -> None:
+    """A line on stderr after the dashboard, unless the terminal is gone (it ended with SIGHUP)."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except OSError:
+        with contextlib.suppress(OSError):  # nothing can be written: never again, not at exit
+            sys.stderr = open(os.devnull, "w")  # noqa: SIM115
 
 
 def run_replay(
@@ -81,7 +92,7 @@ def run_replay(
         result = app.run(mouse=mouse)
     finally:
         for note in replay.notes:  # after the dashboard, so they stay on the terminal
-            print(f"note: {note}", file=sys.stderr)
+            say(f"note: {note}")
     return exit_code(app, result)
 
 

@@ -22,6 +22,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.driver import Driver
 from textual.events import Resize
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -222,6 +223,15 @@ class SwarmApp(App[int]):
         self.theme = self._initial_theme()
 
     # -- setup -----------------------------------------------------------------------------------
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver; in a Linux terminal, one that a closed terminal cannot hang."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver":  # (not on Windows, not served in a browser)
+            from swarm_tui.ui.terminal import TerminalDriver
+
+            return TerminalDriver
+        return driver
+
     def get_theme_variable_defaults(self) -> dict[str, str]:
         from swarm_tui.ui.themes import SWARM_VARIABLES
 
@@ -260,9 +270,13 @@ class SwarmApp(App[int]):
 
     def on_mount(self) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGHUP):
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # (ctrl+c itself is a key here)
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.add_signal_handler(sig, self._on_signal, sig)
+        early = self.session.shutdown
+        if early.requested and early.signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            # It came while the dashboard started (the terminal closed at once): leave now.
+            self.call_later(self._on_signal, int(early.signum))
         # The dashboard's widgets live on the default screen; keep them at hand (a modal screen
         # on top must not hide them from the sampling timers).
         self.w_header = self.query_one(HeaderBar)

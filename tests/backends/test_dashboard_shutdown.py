@@ -89,3 +89,56 @@ def test_dashboard_signal_kills_sandboxes(
             proc.kill()
             proc.wait(5)
         os.close(master)
+
+
+@pytest.mark.parametrize("moment", ["starting", "running"])
+def test_the_terminal_closing_ends_the_dashboard(tmp_path: Path, moment: str) -> None:
+    # The terminal goes away (window closed, tmux kill-session): its pty's master closes and the
+    # dashboard gets SIGHUP. Found timing the first frame in tmux: a SIGHUP during start-up was
+    # remembered and never acted on, and once the terminal was gone Textual's writer thread died
+    # and the next frame blocked the app for ever; four of six dashboards outlived their session.
+    state = tmp_path / "state"
+    env = cli_env()
+    env.update(
+        {"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "swarm_tui", "--scenario", "mesh.failover"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    stop = threading.Event()
+    reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
+    reader.start()
+    try:
+        if moment == "starting":
+            time.sleep(0.4)  # importing, loading the catalogue: before the app is mounted
+        else:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and proc.poll() is None:
+                found = list((state / "runs").glob("*.jsonl")) if (state / "runs").exists() else []
+                if found and found[0].read_text(errors="replace").count('"new":"healthy"') >= 4:
+                    break
+                time.sleep(0.1)
+        assert proc.poll() is None, f"the dashboard exited early (rc={proc.returncode})"
+        stop.set()
+        os.close(master)  # the terminal is gone: writes to it now fail
+        master = -1
+        if moment == "running":
+            time.sleep(4.0)  # frames go on meanwhile: more than the 30 writes Textual queues
+            assert proc.poll() is None
+        proc.send_signal(signal.SIGHUP)  # as the kernel does to the terminal's session
+        assert proc.wait(timeout=30) == 128 + signal.SIGHUP
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+        if master >= 0:
+            os.close(master)
