@@ -73,6 +73,41 @@ async def test_no_column_falls_off_the_right_edge(scenario: str) -> None:
         assert {"id", "state"} <= {k.value for k in table.columns}
 
 
+@pytest.mark.parametrize("size", [20, 1000])
+async def test_a_large_table_redraws_heartbeat_ages_once_a_second(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each changed cell redraws every visible row of a DataTable: with 10,000 agents the ages
+    # (which change on every update) are redrawn once a second; a small table on every update.
+    import swarm_tui.ui.table as table_module
+    from swarm_tui.engine.projection import AgentRow
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AgentsTable()
+
+    rows = tuple(
+        AgentRow(f"w-{i}", "worker", "momentum", "momentum", "v1", "blue", "healthy", f"mock-{i:04}", 0.0, 1, 0,
+                 None, None, None, None)
+        for i in range(size)
+    )  # fmt: skip
+    wall = {"t": 100.0}
+    monkeypatch.setattr(table_module, "wall_clock", lambda: wall["t"])
+    app = Host()
+    async with app.run_test(size=(160, 30)) as pilot:
+        table = app.query_one(AgentsTable)
+        table.show(rows, 1.0)
+        await pilot.pause()
+        table.show(rows, 1.0)
+        before = table.cell_updates
+        wall["t"] += 0.3
+        table.show(rows, 2.0)  # every age moved by a second
+        if size > AgentsTable.VISIBLE_ONLY_ABOVE:
+            assert table.cell_updates == before  # not yet: 0.3 s since the last redraw of ages
+            wall["t"] += 0.8
+            table.show(rows, 3.0)
+        assert table.cell_updates > before
+        assert cell_text(table.get_cell("w-0", "last_heartbeat")) == ("3.0" if size > 400 else "2.0")
+
+
 async def test_columns_fit_their_values_as_soon_as_the_table_is_shown() -> None:
     # Not only once the table is next idle: a frame drawn in between (a screenshot, a busy
     # machine) showed "bl", "work", "mock-00" for every agent.
