@@ -65,7 +65,7 @@ class Message(BaseModel):
     """A line of the protocol: strict types (``"1"`` is not a number, ``true`` not an integer);
     fields it does not name are allowed and ignored."""
 
-    model_config = ConfigDict(strict=True, extra="allow", defer_build=True)
+    model_config = ConfigDict(strict=True, extra="allow")
 
 
 # -- agent -> engine --------------------------------------------------------------------------------------
@@ -187,7 +187,7 @@ ENGINE_MESSAGES: dict[str, type[Message]] = {"task": Task, "tick": Tick, "ping":
 class Data(BaseModel):
     """A task's input (extra fields allowed)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
 
 
 Prices = list[float]
@@ -297,7 +297,7 @@ class ForwardValue(Value):
 class AllocateValue(RootModel[dict[str, Annotated[float, Field(allow_inf_nan=False)]]]):
     """strategy -> share of capital (finite numbers)."""
 
-    model_config = ConfigDict(strict=True, defer_build=True)
+    model_config = ConfigDict(strict=True)
 
 
 OPS: dict[str, tuple[type[BaseModel], type[BaseModel] | None]] = {
@@ -319,7 +319,7 @@ class AgentConfig(BaseModel):
     """What the engine tells an agent at its start: ``$SWARM_AGENT_CONFIG`` (JSON) for a user's
     program, ``--config JSON`` for the built-in agent. Extra fields allowed."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True)
+    model_config = ConfigDict(extra="allow")
 
     agent_id: str
     kind: str

@@ -87,6 +87,8 @@ async def run_scenario(
     returns that result if ``cancel_reason()`` names a reason (a shutdown of the whole run), and
     otherwise re-raises the cancellation (the dashboard restarting a run).
     """
+    if backend.capabilities.real:
+        load_statistics()  # now, not in the middle of the run, where wall time is the experiment's
     clock = Clock()
     bus = EventBus()
     ctx: AnyContext = ScenarioContext(
@@ -122,8 +124,6 @@ async def run_scenario(
     checks: list[dict[str, Any]] = []
     observer = asyncio.ensure_future(RunObserver(ctx).run())
     try:
-        if backend.capabilities.real:
-            load_statistics()  # not in the middle of the run, where wall time is the experiment's
         await backend.start()
         await asyncio.wait_for(scenario.run(ctx), scenario.time_limit_s())
         errors = [e for swarm in ctx.swarms for e in swarm.errors]

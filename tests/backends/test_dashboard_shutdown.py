@@ -32,21 +32,21 @@ def _drain(fd: int, stop: threading.Event) -> None:
             return
 
 
-@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
-@pytest.mark.parametrize("backend", ["local", "e2b"])
-def test_dashboard_signal_kills_sandboxes(
-    tmp_path: Path, request: pytest.FixtureRequest, backend: str, sig: signal.Signals
-) -> None:
-    fake = request.getfixturevalue("e2b_fake") if backend == "e2b" else None
-    state = tmp_path / "state"
+def _dashboard_in_a_pty(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], int, threading.Event]:
+    """``swarm-tui ARGS`` in a 160x48 pseudo-terminal whose output is read (so the app never
+    blocks on a full pty) until the returned event is set; state and config under ``tmp_path``."""
     env = cli_env()
     env.update(
-        {"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"), "TERM": "xterm-256color"}
+        {
+            "SWARM_TUI_STATE_DIR": str(tmp_path / "state"),
+            "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"),
+            "TERM": "xterm-256color",
+        }
     )
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "swarm_tui", "--backend", backend, "--scenario", "mesh.failover"],
+        [sys.executable, "-m", "swarm_tui", *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -55,8 +55,18 @@ def test_dashboard_signal_kills_sandboxes(
     )
     os.close(slave)
     stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
-    reader.start()
+    threading.Thread(target=_drain, args=(master, stop), daemon=True).start()
+    return proc, master, stop
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=lambda s: s.name)
+@pytest.mark.parametrize("backend", ["local", "e2b"])
+def test_dashboard_signal_kills_sandboxes(
+    tmp_path: Path, request: pytest.FixtureRequest, backend: str, sig: signal.Signals
+) -> None:
+    fake = request.getfixturevalue("e2b_fake") if backend == "e2b" else None
+    state = tmp_path / "state"
+    proc, master, stop = _dashboard_in_a_pty(tmp_path, "--backend", backend, "--scenario", "mesh.failover")
     try:
         deadline = time.monotonic() + 60
         journal: Path | None = None
@@ -98,24 +108,7 @@ def test_the_terminal_closing_ends_the_dashboard(tmp_path: Path, moment: str) ->
     # remembered and never acted on, and once the terminal was gone Textual's writer thread died
     # and the next frame blocked the app for ever; four of six dashboards outlived their session.
     state = tmp_path / "state"
-    env = cli_env()
-    env.update(
-        {"SWARM_TUI_STATE_DIR": str(state), "SWARM_TUI_CONFIG_DIR": str(tmp_path / "config"), "TERM": "xterm-256color"}
-    )
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "swarm_tui", "--scenario", "mesh.failover"],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        start_new_session=True,
-    )
-    os.close(slave)
-    stop = threading.Event()
-    reader = threading.Thread(target=_drain, args=(master, stop), daemon=True)
-    reader.start()
+    proc, master, stop = _dashboard_in_a_pty(tmp_path, "--scenario", "mesh.failover")
     try:
         if moment == "starting":
             time.sleep(0.4)  # importing, loading the catalogue: before the app is mounted
