@@ -21,6 +21,11 @@ def run() -> None:
     from swarm_tui.cli import main, wait_for_foreign_threads
 
     code = main(early_signals=_EARLY)
+    # The exit code is decided. A signal from now on (a second Ctrl-C while the interpreter shuts
+    # down, where Python puts its handlers back to the default) must not replace it with the
+    # signal's raw death (-2 instead of 130, seen once numpy and scipy made the shutdown longer).
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     # The interpreter is about to shut down: first let the e2b SDK's own threads finish (see there).
     wait_for_foreign_threads()
     sys.exit(code)
