@@ -97,25 +97,26 @@ def choose_columns(rows: Iterable[AgentRow], width: int) -> tuple[tuple[str, ...
         # Columns that would not fit go, least important first: nothing falls off the right edge
         # (one cell is kept for the vertical scrollbar).
         drop = sorted((p, f) for _l, f, p in COLUMNS if p and f in fields)
-        while drop and _estimate(fields, rows) > width - 1:
+        widths = _estimate(fields, rows)
+        while drop and sum(widths[f] for f in fields) > width - 1:
             _p, f = drop.pop()
             fields.remove(f)
     return tuple(fields), folded
 
 
-def _estimate(fields: list[str], rows: list[AgentRow]) -> int:
-    """How wide the table is with these fields: each column as wide as its label or its widest
-    cell (of the first 50 rows and the last), plus 2 cells of padding."""
+def _estimate(fields: list[str], rows: list[AgentRow]) -> dict[str, int]:
+    """How wide each of these columns is drawn: as wide as its label or its widest cell (of the
+    first 50 rows and the last), plus 2 cells of padding."""
     sample = rows[:50] + rows[-1:]
-    total = 0
+    widths = {}
     for f in fields:
         widest = max((_text_len(cell(f, r, {}, r.last_heartbeat or 0.0)) for r in sample), default=0)
-        total += max(len(LABELS[f]) + 2, widest) + 2  # the label may get a sort arrow
-    return total
+        widths[f] = max(len(LABELS[f]) + 2, widest) + 2  # the label may get a sort arrow
+    return widths
 
 
 def _text_len(value: Any) -> int:
-    return len(value.plain) if isinstance(value, Text) else len(str(value))
+    return value.cell_len if isinstance(value, Text) else cell_len(str(value))
 
 
 def folded_text(folded: dict[str, float]) -> str:
