@@ -370,6 +370,7 @@ class CanaryRollout(_Rollout):
         self.promote = promote
         self.remove_canary = remove_canary
         self.canary_outcomes: list[bool] = []  # failed?
+        self._error_test: SequentialErrorTest | None = None
         self.failed_analysis: Analysis | None = None
         self.promoted_at: float | None = None
         self.aborted_at: float | None = None
@@ -387,8 +388,12 @@ class CanaryRollout(_Rollout):
         stable = self._stable_total()
         stable_success = stable.success_rate if stable.requests >= self.min_samples else 1.0
         limit = min(0.99, max(0.005, 1.0 - self.min_success_ratio * stable_success))
-        test = SequentialErrorTest(limit=limit, min_n=self.min_samples)
-        for failed in self.canary_outcomes:
+        # The test is sequential: while its limit stays, the one of the last call goes on from
+        # where it stopped (the same as starting over); a new limit starts it over.
+        test = self._error_test
+        if test is None or test.limit != limit or test.n > len(self.canary_outcomes):
+            test = self._error_test = SequentialErrorTest(limit=limit, min_n=self.min_samples)
+        for failed in self.canary_outcomes[test.n :]:
             test.add(failed)
         return test
 
