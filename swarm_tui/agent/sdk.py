@@ -290,13 +290,17 @@ class Agent:
     _rate: float = 0.0  # loop iterations per second of CPU, measured once
 
     def compute(self, seconds: float) -> None:
-        """Burn about ``seconds`` of CPU (measured once, then counted in loop iterations)."""
+        """Burn about ``seconds`` of CPU (measured once, then counted in loop iterations).
+
+        Measured on this thread's CPU time, not the wall clock: on a busy machine the wall clock
+        also counts the time the process waited for a core, and the agent would then do less
+        work for the same ``cost`` (a slow fault made answers only 1.2x slower, not 4x)."""
         if not Agent._rate:
-            t0, n = time.perf_counter(), 0
-            while time.perf_counter() - t0 < 0.02:
+            t0, n = time.thread_time(), 0
+            while time.thread_time() - t0 < 0.02:
                 _spin(2000)
                 n += 2000
-            Agent._rate = n / (time.perf_counter() - t0)
+            Agent._rate = n / (time.thread_time() - t0)
         _spin(int(seconds * Agent._rate))
 
     # -- faults ----------------------------------------------------------------------------------------
