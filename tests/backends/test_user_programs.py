@@ -255,8 +255,9 @@ def outside_fault_body() -> Callable[[Swarm, list[Event]], Awaitable[None]]:
         running = statistics.median([await at_random() for _ in range(9)])
         await swarm.inject(agent, Fault("cpu-spike", duration=3.0, params={"factor": 8.0}))
         frozen = statistics.median([await at_random() for _ in range(15)])
-        # Mostly relative: on a busy machine the freezer itself is scheduled late.
-        assert frozen > 0.005 and frozen > 4 * running, (running, frozen)
+        # Mostly relative: on a busy machine the freezer itself is scheduled late (a CI run saw
+        # 3.7x: 20.4 ms against 5.5 ms); no freeze gives about 1x.
+        assert frozen > 0.005 and frozen > 3 * running, (running, frozen)
         await swarm.clock.sleep(3.2)
         # memory-leak: the sandbox fills up and is killed at its limit.
         await swarm.inject(agent, Fault("memory-leak", params={"rate_mb_s": 200.0, "limit_mb": 200.0}))
