@@ -32,17 +32,19 @@ from swarm_tui.patterns.mesh import replacement_checks
 @dataclass
 class LeakState(DispatchState):
     mem_peak: dict[str, float] = field(default_factory=dict)
+    mem_read_at: dict[str, float] = field(default_factory=dict)  # each agent's last reading (scenario time)
 
 
 async def _memory_sampler(ctx: ScenarioContext[Any, LeakState], swarm: Swarm, every: float) -> None:
-    """Poll every sandbox's memory; keep each agent's highest reading."""
-    peak = ctx.state.mem_peak
+    """Poll every sandbox's memory; keep each agent's highest reading and when it last read one."""
+    peak, read_at = ctx.state.mem_peak, ctx.state.mem_read_at
     while True:
         for agent in list(swarm.agents.values()):
             if agent.sandbox is not None and agent.live:
                 m = await swarm.backend.metrics(agent.sandbox)
                 agent.cpu_pct, agent.mem_mb = m.cpu_pct, m.mem_mb
                 peak[agent.id] = max(peak.get(agent.id, 0.0), m.mem_mb)
+                read_at[agent.id] = ctx.clock.now()
         await ctx.clock.sleep(every)
 
 
@@ -89,7 +91,7 @@ class MemoryLeak(Scenario[MemoryLeakParams, LeakState]):
     def checks(self, ctx: ScenarioContext[MemoryLeakParams, LeakState]) -> list[Check]:
         checks: list[Check] = []
         limit = float(ctx.params.memory_limit_mb)
-        for _t, _fault, target in ctx.injections("memory-leak"):
+        for _t, fault, target in ctx.injections("memory-leak"):
             agent = ctx.swarm.agents[target]
             peak = ctx.state.mem_peak.get(target, 0.0)
             ctx.observe(leaking_agent=target, peak_memory_mb=round(peak, 1), memory_limit_mb=limit)
@@ -97,8 +99,20 @@ class MemoryLeak(Scenario[MemoryLeakParams, LeakState]):
             expected = f"killed between {0.9 * limit:g} and {1.1 * limit:g} MB"
             if agent.failed_at is None:
                 checks.append(ctx.not_yet(name, expected, f"alive at {peak:.0f} MB", f"alive at {peak:.0f} MB"))
-            else:
-                checks.append(is_true(name, 0.9 * limit <= peak <= 1.1 * limit, expected, round(peak, 1)))
+                continue
+            # The last reading came before the kill: the leak went on at its rate until the kill was
+            # seen, which on a busy machine (a sampler woken late) can be more than one sample
+            # period. That much is allowed below the band, at most a fifth of the limit, so a kill
+            # well below the limit still fails.
+            gap = max(0.0, agent.failed_at - ctx.state.mem_read_at.get(target, agent.failed_at))
+            allowance = min(float(fault.params.get("rate_mb_s", 0.0)) * gap, 0.2 * limit)
+            low = 0.9 * limit - allowance
+            if allowance > 0:
+                expected = (
+                    f"killed between {low:.0f} and {1.1 * limit:g} MB (0.9x the limit less the "
+                    f"{allowance:.0f} MB leaked in the {gap:.2f} s from the last reading to the kill)"
+                )
+            checks.append(is_true(name, low <= peak <= 1.1 * limit, expected, round(peak, 1)))
         return checks + replacement_checks(ctx)
 
 
