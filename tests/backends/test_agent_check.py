@@ -4,6 +4,7 @@ reason, on a program that breaks its rule; bad usage is exit 2; nothing is left 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -163,7 +164,9 @@ Agent.run = run
 """
     seen, why = run(broken(tmp_path, body))
     beats = next(name for name in seen if name.startswith("heartbeats"))
-    assert seen[beats] == "fail" and "median gap 0.4" in why[beats]
+    # Beats every 0.4 s against 0.2 s asked (a CI machine under load measured a median of 0.395 s).
+    median = re.search(r"median gap ([0-9.]+) s", why[beats])
+    assert seen[beats] == "fail" and median is not None and 0.35 < float(median.group(1)) < 0.5, why[beats]
     assert seen["stdin closed: exits within 2 s"] == "fail"
 
 
