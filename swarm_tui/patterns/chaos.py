@@ -105,7 +105,7 @@ class MemoryLeak(Scenario[MemoryLeakParams, LeakState]):
             # period. That much is allowed below the band, at most a fifth of the limit, so a kill
             # well below the limit still fails.
             gap = max(0.0, agent.failed_at - ctx.state.mem_read_at.get(target, agent.failed_at))
-            allowance = min(float(fault.params.get("rate_mb_s", 0.0)) * gap, 0.2 * limit)
+            allowance = min(float(fault.params["rate_mb_s"]) * gap, 0.2 * limit)  # defaults merged in Fault
             low = 0.9 * limit - allowance
             if allowance > 0:
                 expected = (
