@@ -178,6 +178,10 @@ class FakeProcess:
         for queue in list(self._subscribers):
             queue.put_nowait(event)
 
+    def mute(self) -> None:
+        """Publish nothing more (no output, no end event); the streams stay open until :meth:`sandbox_gone`."""
+        self._muted = True
+
     def sandbox_gone(self, message: str) -> None:
         """End every stream with ``message`` and publish nothing more: the sandbox died with this process."""
         self.broadcast(GoneEvent(message))
@@ -243,7 +247,7 @@ class FakeProcess:
         self.end = ProcessEnd.from_returncode(returncode)
         if not self._muted:
             self.broadcast(EndEvent(self.end))
-        self._subscribers.clear()
+            self._subscribers.clear()  # a muted process's streams are ended by sandbox_gone
         self._done.set()
 
     async def _pump(self, reader: asyncio.StreamReader, stream: Literal["stdout", "stderr"]) -> None:

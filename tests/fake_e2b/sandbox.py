@@ -209,14 +209,20 @@ class FakeSandbox:
         if self._expiry is not None:
             self._expiry.cancel()
         message = f"the connection to sandbox {self.sandbox_id} ended before the stream completed"
+        # As with a real sandbox, its processes are gone by the time a client sees its streams
+        # end: silenced, killed and reaped first, then the streams end with the error.
+        running = [process for process in self.process_history if process.running]
+        for process in running:
+            process.mute()
         for process in self.process_history:
-            if process.running:
-                process.sandbox_gone(message)
             process.send_signal(signal.SIGKILL, even_if_finished=True)
-        running = [process.wait_finished() for process in self.process_history if process.running]
-        if running:
-            await asyncio.wait_for(asyncio.gather(*running), timeout=10)
-        self.processes.clear()
+        try:
+            if running:
+                await asyncio.wait_for(asyncio.gather(*(p.wait_finished() for p in running)), timeout=10)
+        finally:
+            for process in running:
+                process.sandbox_gone(message)
+            self.processes.clear()
         return True
 
     # ---------------------------------------------------------------------------------------------- metrics
