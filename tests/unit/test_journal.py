@@ -92,16 +92,17 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*.jsonl")) == ["3.jsonl", "4.jsonl"]
 
 
-def test_writer_flushes_within_a_second_without_closing(tmp_path: Path) -> None:
+def test_writer_flushes_on_its_timer_without_closing(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     writer = JournalWriter(path, "r1", flush_s=0.5)
     writer.open({"backend": "mock"})
     for i in range(100):
         writer(Note(t=float(i), scenario="s", text=f"note {i}"))
-    deadline = time.monotonic() + 1.0
+    # The timer fires after 0.5 s; the bound is wide for a loaded machine's thread scheduling.
+    deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline and path.read_text().count("\n") < 101:
         time.sleep(0.05)
-    assert path.read_text().count("\n") == 101, "events not on disk within a second"
+    assert path.read_text().count("\n") == 101, "events not on disk 10 s after they were written"
     writer.close({"finished_at": "now"})
     journal = read_journal(path)
     assert journal.finished and len(journal.events) == 100 and not journal.truncated
