@@ -75,6 +75,7 @@ def test_pause_freezes_virtual_time_and_resume_lets_it_run() -> None:
             waiter = asyncio.ensure_future(clock.sleep(5.0))
             await asyncio.sleep(0)
             result["frozen"] = frozen
+
             # While paused, a real 50 ms passes without virtual time moving; then it resumes (one
             # timer, so a loaded machine cannot run the resume before the reading).
             def read_then_resume() -> None:
