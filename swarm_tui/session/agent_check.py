@@ -49,6 +49,7 @@ MIN_GAPS = 8  # heartbeat gaps measured at least
 OOM_EXIT = 137
 SPIKE_MIN_SHARE = 0.15  # a cpu-spike: the agent uses at least this much of a CPU ...
 SPIKE_OVER_REST = 5.0  # ... and this many times what it uses at rest
+SLOW_ROUNDS = 3  # a slow fault: answers at least twice as slow as just before, in every round
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 LAG_PROBE_S = 0.02  # how often the checker's own loop is timed
 MAX_EXCUSE = 0.4  # at most this many intervals of a gap are put down to the machine's load
@@ -382,11 +383,19 @@ class AgentCheck:
         op = self._probe(hello)
         if op is None:
             return "no operation answered right to watch it on", ""
-        before = statistics.median([t for _, t in await self._ask(proc, op, 5, cost=0.05)] or [0.0])
-        proc.send({"type": "fault", "fault": "slow", "factor": 4.0, "duration": 5.0})
-        during = statistics.median([t for _, t in await self._ask(proc, op, 5, cost=0.05)] or [0.0])
-        detail = f"median {before * 1000:.0f} ms -> {during * 1000:.0f} ms at factor 4"
-        return (None, detail) if during >= 2.0 * before else (f"answers not slower: {detail}", "")
+        # Rounds of answers cleared then slowed, each judged on its own: a busy machine can make
+        # one window's answers twice as slow by itself (a CI run saw a program that ignores the
+        # fault pass a single round), but not every slowed window and none of the cleared ones.
+        rounds: list[str] = []
+        for _ in range(SLOW_ROUNDS):
+            proc.send({"type": "fault", "fault": "clear"})
+            before = statistics.median([t for _, t in await self._ask(proc, op, 3, cost=0.05)] or [0.0])
+            proc.send({"type": "fault", "fault": "slow", "factor": 4.0, "duration": 5.0})
+            during = statistics.median([t for _, t in await self._ask(proc, op, 3, cost=0.05)] or [0.0])
+            rounds.append(f"{before * 1000:.0f} -> {during * 1000:.0f}")
+            if during < 2.0 * before:
+                return f"answers not twice as slow at factor 4 (median ms {', '.join(rounds)})", ""
+        return None, f"median ms {', '.join(rounds)} in {SLOW_ROUNDS} rounds at factor 4"
 
     async def _byzantine(self, proc: AgentProcess, hello: dict[str, Any]) -> tuple[str | None, str]:
         op = next((o for o in ("vote", "signal:momentum", *sorted(self.report.ops)) if o in self.report.ops), None)

@@ -137,6 +137,24 @@ Agent.handle_fault = handle_fault
     assert seen["fault byzantine obeyed"] == "skip"
 
 
+def test_a_slow_fault_obeyed_only_once_fails(tmp_path: Path) -> None:
+    # One slowed window can come from a busy machine alone: every round must be slower.
+    body = """
+    slowed = []
+    def handle_fault(self, msg):
+        if msg.get("fault") == "slow":
+            if slowed:
+                return  # the second slow command and later ones are ignored
+            slowed.append(msg)
+        sdk.Agent.handle_fault(self, msg)
+    Agent.handle_fault = handle_fault
+    """.replace("\n    ", "\n")
+    seen, why = run(broken(tmp_path, body, faults='("slow",)'))
+    assert seen["fault slow obeyed"] == "fail", why["fault slow obeyed"]
+    assert why["fault slow obeyed"].startswith("answers not twice as slow at factor 4 (median ms ")
+    assert why["fault slow obeyed"].count("->") == 2  # the first round passed, the second did not
+
+
 def test_malformed_input_that_kills_the_program_fails(tmp_path: Path) -> None:
     body = """
 def handle_line(self, raw):
