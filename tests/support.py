@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,22 @@ def run_scenario(scenario_id: str | AnyScenario, seed: int = 0, **mechanisms: bo
     """Run one catalogue scenario on the mock backend."""
     chosen = scenario(scenario_id, **mechanisms) if isinstance(scenario_id, str) else scenario_id
     return run_one(chosen, create_backend("mock", seed=seed), seed=seed, run_id="test")
+
+
+async def while_it_lasts(
+    now: Callable[[], float], ends_at: float, sample: Callable[[], Awaitable[float]], n: int, lead: float
+) -> list[float]:
+    """Up to ``n`` samples of a fault's effect, each started at least ``lead`` seconds before the
+    fault ends and kept only if it also finished before then: on a loaded machine a fault's slow
+    answers can outlast it, and a median of answers given after it measures nothing.
+
+    The caller asserts a minimum sample on what comes back."""
+    samples: list[float] = []
+    while len(samples) < n and now() < ends_at - lead:
+        value = await sample()
+        if now() < ends_at:
+            samples.append(value)
+    return samples
 
 
 def failed_checks(result: ScenarioResult) -> list[str]:

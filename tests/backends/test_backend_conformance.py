@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from support import while_it_lasts
 
 from swarm_tui.agent.strategies import momentum
 from swarm_tui.engine.agents import AgentSpec, AgentState
@@ -161,11 +162,7 @@ def test_cpu_spike_and_slow_make_answers_slower(name: str) -> None:
         # Only answers given while the spike lasts: on a loaded machine one spiked answer can take
         # a second, and seven of them outlasted a shorter spike (a CI run's median then came from
         # answers after it). Answers start at most 1.5 s before the spike ends.
-        spiked_s: list[float] = []
-        while len(spiked_s) < 7 and swarm.clock.now() < spike_at + SPIKE_S - 1.5:
-            took = await latency()
-            if swarm.clock.now() < spike_at + SPIKE_S:
-                spiked_s.append(took)
+        spiked_s = await while_it_lasts(swarm.clock.now, spike_at + SPIKE_S, latency, 7, lead=1.5)
         assert len(spiked_s) >= 3, f"only {len(spiked_s)} answers within the {SPIKE_S} s spike"
         spiked = statistics.median(spiked_s)
         # Medians, and 1.5x: on a CI machine busy with other tests the baseline is slow too.
