@@ -31,12 +31,22 @@ SCENARIO = "mesh.failover"
 EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 
 
-def _healthy(journal: Path) -> int:
+def _count(journal: Path, needle: str) -> int:
     try:
         text = journal.read_text(errors="replace")
     except FileNotFoundError:
         return 0
-    return text.count('"new":"healthy"')
+    return text.count(needle)
+
+
+def _healthy(journal: Path) -> int:
+    return _count(journal, '"new":"healthy"')
+
+
+def _measuring(journal: Path) -> bool:
+    """Its agents up and a decision already made: something measured that the signal must keep
+    (a loaded machine once took longer than the agents' start to make the first one)."""
+    return _healthy(journal) >= 4 and _count(journal, '"kind":"task"') > 0
 
 
 def _alive(procs: list[psutil.Process]) -> list[psutil.Process]:
@@ -78,11 +88,11 @@ def _start(tmp_path: Path, backend: str, *extra: str) -> tuple[subprocess.Popen[
         start_new_session=True,
     )
     deadline = time.monotonic() + 60
-    while _healthy(journal) < 4:
+    while not _measuring(journal):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             _out, err = proc.communicate()
-            pytest.fail(f"the run never got its agents up (rc={proc.returncode}): {err[-2000:]}")
+            pytest.fail(f"the run never got its agents up and deciding (rc={proc.returncode}): {err[-2000:]}")
         time.sleep(0.1)
     return proc, journal, exported
 

@@ -1,5 +1,5 @@
 """`agent check` judges heartbeat gaps against the machine it runs on: the checker times its own
-event loop, and a busy machine's delay is added to the "none over 1.5 intervals" bound, never past
+event loop, and a busy machine's delay is added to the "none over 1.75 intervals" bound, never past
 1.9 intervals (the engine's detector fires at 2)."""
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from swarm_tui.session.agent_process import AgentProcess, Line
 
 
 def test_the_bound_grows_with_the_delay_and_stops_short_of_the_detector() -> None:
-    assert max_gap(0.0) == pytest.approx(1.5 * HEARTBEAT_S)
-    assert max_gap(0.03) == pytest.approx(1.5 * HEARTBEAT_S + 0.03)
+    assert max_gap(0.0) == pytest.approx(1.75 * HEARTBEAT_S)
+    assert max_gap(0.02) == pytest.approx(1.75 * HEARTBEAT_S + 0.02)
     assert max_gap(10.0) == pytest.approx(1.9 * HEARTBEAT_S)
-    assert max_gap(-1.0) == pytest.approx(1.5 * HEARTBEAT_S)
+    assert max_gap(-1.0) == pytest.approx(1.75 * HEARTBEAT_S)
 
 
 def judged(gaps: list[float], lag: float) -> tuple[str, str]:
@@ -37,12 +37,13 @@ def judged(gaps: list[float], lag: float) -> tuple[str, str]:
 
 
 def test_one_late_beat_passes_only_when_the_machine_was_as_late() -> None:
-    gaps = [HEARTBEAT_S] * MIN_GAPS + [0.33]
+    gaps = [HEARTBEAT_S] * MIN_GAPS + [0.365]
     status, detail = judged(gaps, 0.0)
-    assert status == FAIL and "longest 0.330 s" in detail
-    status, detail = judged(gaps, 0.05)
-    assert status == PASS and "delayed the checker by up to 0.050 s" in detail
-    assert judged([HEARTBEAT_S] * MIN_GAPS + [0.37], 1.0)[0] == PASS
+    assert status == FAIL and "longest 0.365 s" in detail
+    status, detail = judged(gaps, 0.02)
+    assert status == PASS and "delayed the checker by up to 0.020 s" in detail
+    assert judged([HEARTBEAT_S] * MIN_GAPS + [0.34], 0.0)[0] == PASS  # a sound program, late on a busy machine
+    assert judged([HEARTBEAT_S] * MIN_GAPS + [0.375], 1.0)[0] == PASS
 
 
 def test_a_gap_of_two_intervals_fails_however_busy_the_machine() -> None:
