@@ -156,9 +156,10 @@ def test_cpu_spike_and_slow_make_answers_slower(name: str) -> None:
         await swarm.inject(agent, Fault("cpu-spike", duration=SPIKE_S, params={"factor": 6.0}))
         await swarm.clock.sleep(1.0)
         # One core burning: 100 % of a process, 50 % of a 2-vCPU sandbox (E2B counts all its CPUs);
-        # on a busy CI machine the burner gets less than a whole core, so the bar is lower.
+        # on a busy machine the burner gets a share of a core (18 % of the sandbox under two busy
+        # loops, against 8 % at rest then), so the bar is relative: twice the rest, 5 points more.
         burning = (await backend.metrics(agent.sandbox)).cpu_pct
-        assert burning > max(20.0, idle + 10.0), (idle, burning)
+        assert burning > max(2.0 * idle, idle + 5.0), (idle, burning)
         # Only answers given while the spike lasts: on a loaded machine one spiked answer can take
         # a second, and seven of them outlasted a shorter spike (a CI run's median then came from
         # answers after it). Answers start at most 1.5 s before the spike ends.
