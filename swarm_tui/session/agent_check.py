@@ -383,15 +383,19 @@ class AgentCheck:
         op = self._probe(hello)
         if op is None:
             return "no operation answered right to watch it on", ""
+
         # Rounds of answers cleared then slowed, each judged on its own: a busy machine can make
         # one window's answers twice as slow by itself (a CI run saw a program that ignores the
         # fault pass a single round), but not every slowed window and none of the cleared ones.
+        async def median_s() -> float:
+            return statistics.median([t for _, t in await self._ask(proc, op, 3, cost=0.05)] or [0.0])
+
         rounds: list[str] = []
         for _ in range(SLOW_ROUNDS):
             proc.send({"type": "fault", "fault": "clear"})
-            before = statistics.median([t for _, t in await self._ask(proc, op, 3, cost=0.05)] or [0.0])
+            before = await median_s()
             proc.send({"type": "fault", "fault": "slow", "factor": 4.0, "duration": 5.0})
-            during = statistics.median([t for _, t in await self._ask(proc, op, 3, cost=0.05)] or [0.0])
+            during = await median_s()
             rounds.append(f"{before * 1000:.0f} -> {during * 1000:.0f}")
             if during < 2.0 * before:
                 return f"answers not twice as slow at factor 4 (median ms {', '.join(rounds)})", ""
