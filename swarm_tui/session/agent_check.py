@@ -24,12 +24,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from swarm_tui.agent.kinds import CAPABILITIES
+from swarm_tui.backends.programs import PDEATHSIG
 from swarm_tui.engine.market import MarketSimulator
 from swarm_tui.engine.messages import (
     EOF_EXIT_S,
@@ -49,7 +51,10 @@ HEARTBEAT_S = 0.2  # the interval the program is given
 MIN_GAPS = 8  # heartbeat gaps measured at least
 OOM_EXIT = 137
 SPIKE_MIN_SHARE = 0.15  # a cpu-spike: the agent uses at least this much of a CPU ...
+SPIKE_OF_REFERENCE = 0.5  # ... or, on a machine too busy to give a burner 30 %, half its share,
+SPIKE_FLOOR = 0.02  # never less than this ...
 SPIKE_OVER_REST = 5.0  # ... and this many times what it uses at rest
+SPIKE_WINDOW_S = 0.6  # how long the burning is measured
 SLOW_ROUNDS = 3  # a slow fault: answers at least twice as slow as just before, in every round
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 LAG_PROBE_S = 0.02  # how often the checker's own loop is timed
@@ -83,6 +88,46 @@ def max_gap(lag: float) -> float:
     """The longest heartbeat gap allowed when the machine delayed the checker by ``lag`` seconds:
     1.75 intervals plus that delay, at most 1.9 intervals (the engine's detector fires at 2)."""
     return HEARTBEAT_S * min(HEARTBEAT_MAX_GAP + max(lag, 0.0) / HEARTBEAT_S, HEARTBEAT_MAX_GAP_BUSY)
+
+
+def spike_bar(burner: float) -> float:
+    """The least share of a CPU a program obeying cpu-spike must use, given what a burner of our
+    own got over the same window: 15 % of a CPU, less only where the machine is too busy to give
+    a burner 30 % (then half the burner's share), never under 2 %."""
+    return max(SPIKE_FLOOR, min(SPIKE_MIN_SHARE, SPIKE_OF_REFERENCE * burner))
+
+
+async def reference_burn(seconds: float) -> float | None:
+    """The share of a CPU that a process burning one gets on this machine now, measured by a
+    process started like a program under test (its own session: where the kernel groups
+    sessions for scheduling, the program gets a group's share, and so does this one). None if
+    it could not be measured (the clause then holds the program to the full bar)."""
+    code = (
+        "import time\n"
+        "t, c = time.monotonic(), time.process_time()\n"
+        f"while time.monotonic() - t < {seconds!r}: pass\n"
+        "print((time.process_time() - c) / (time.monotonic() - t))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=PDEATHSIG,
+    )
+    try:
+        out, _ = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    try:
+        return max(0.0, min(1.0, float(out)))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -427,15 +472,23 @@ class AgentCheck:
         rest = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
         proc.send({"type": "fault", "fault": "cpu-spike", "factor": 3.0, "duration": 1.0})
         await asyncio.sleep(0.1)
-        cpu0, t0 = proc.cpu_seconds(), time.monotonic()
-        await asyncio.sleep(0.6)
-        share = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-        detail = f"{share:.0%} of a CPU while it lasted, {rest:.0%} at rest"
-        if share >= SPIKE_MIN_SHARE and share >= SPIKE_OVER_REST * rest:
+        # A process of our own burns a CPU over the same window: what a burner gets here now.
+        reference = asyncio.ensure_future(reference_burn(SPIKE_WINDOW_S))
+        try:
+            cpu0, t0 = proc.cpu_seconds(), time.monotonic()
+            await asyncio.sleep(SPIKE_WINDOW_S)
+            share = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
+            measured = await reference
+        finally:
+            reference.cancel()
+        burner = 1.0 if measured is None else measured
+        bar = spike_bar(burner)
+        detail = f"{share:.0%} of a CPU while it lasted, {rest:.0%} at rest, a burner beside it {burner:.0%}"
+        if share >= bar and share >= SPIKE_OVER_REST * rest:
             self.report.faults.add("cpu-spike")
             self.report.add(name, PASS, detail)
         else:
-            self.report.add(name, FAIL, f"{detail} (at least {SPIKE_MIN_SHARE:.0%} and {SPIKE_OVER_REST:g}x rest)")
+            self.report.add(name, FAIL, f"{detail} (at least {bar:.0%} and {SPIKE_OVER_REST:g}x rest)")
 
     async def _lone_fault(
         self,

@@ -130,10 +130,11 @@ def test_a_claimed_fault_that_is_not_obeyed_fails(tmp_path: Path) -> None:
         pass  # claims them, does nothing
 Agent.handle_fault = handle_fault
 """.replace("\n    ", "\n")
-    seen, why = run(broken(tmp_path, body, faults='("error-rate", "slow", "memory-leak", "crash")'))
+    seen, why = run(broken(tmp_path, body, faults='("error-rate", "slow", "memory-leak", "crash", "cpu-spike")'))
     assert seen["fault error-rate obeyed"] == "fail" and "0 of 5 answers were errors" in why["fault error-rate obeyed"]
     assert seen["fault slow obeyed"] == "fail" and seen["fault memory-leak obeyed"] == "fail"
     assert seen["fault crash obeyed"] == "fail" and "still running" in why["fault crash obeyed"]
+    assert seen["fault cpu-spike obeyed"] == "fail" and "a burner beside it" in why["fault cpu-spike obeyed"]
     assert seen["fault byzantine obeyed"] == "skip"
 
 
