@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -16,6 +17,7 @@ import pytest
 from support import cli_env
 
 from swarm_tui.backends.local import MARKER, find_stray_agents
+from swarm_tui.session.agent_check import reference_burn, spike_bar
 
 AGENT = [sys.executable, "-u", "-m", "swarm_tui.agent"]
 
@@ -124,9 +126,13 @@ def test_cpu_spike_burns_real_cpu() -> None:
         procs = [psutil.Process(burning.pid), psutil.Process(idle.pid)]
         before = [sum(p.cpu_times()[:2]) for p in procs]
         send(burning, b'{"type": "fault", "fault": "cpu-spike", "duration": 2, "factor": 3}\n')
-        time.sleep(1.0)
-        used = [sum(p.cpu_times()[:2]) - b for p, b in zip(procs, before, strict=True)]
-        assert used[0] >= 0.1, used  # a whole core when idle; a tenth even with five per core
+        started = time.monotonic()
+        reference = asyncio.run(reference_burn(0.9))  # what any burner gets here now, meanwhile
+        time.sleep(max(0.0, 1.0 - (time.monotonic() - started)))
+        wall = time.monotonic() - started
+        used = [(sum(p.cpu_times()[:2]) - b) / wall for p, b in zip(procs, before, strict=True)]
+        # A whole core when idle; on a loaded machine, as much as agent check asks (spike_bar).
+        assert used[0] >= spike_bar(1.0 if reference is None else reference), (used, reference)
         assert used[0] >= 5 * max(used[1], 0.01), used
     finally:
         for proc in (burning, idle):
