@@ -116,7 +116,9 @@ async def test_dashboard_on_e2b_shows_no_key(
         )
         await pilot.pause(0.5)
         await pilot.press("c")  # crash the selected agent: a notification and events
-        await pilot.pause(1.0)
+        # The crash goes to the loopback E2B and back: on a loaded machine that took over a second.
+        await wait_for(pilot, lambda: len(app._notifications) > 0, timeout=30)
+        await pilot.pause(0.5)
         notes.extend(str(n.message) for n in app._notifications)
         shots.append(app.export_screenshot())
         await pilot.press("question_mark")

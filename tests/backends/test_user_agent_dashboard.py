@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 from support import ROOT
+from textual.widgets.data_table import CellDoesNotExist, ColumnDoesNotExist, RowDoesNotExist
 from ui_helpers import app_for, wait_for
 
 from swarm_tui.engine.sandbox import AgentProgram
@@ -27,7 +29,14 @@ async def test_the_agents_table_names_the_program_each_agent_runs() -> None:
             timeout=60,
         )
         assert {a.program for a in app.snapshot.agents} == {"python agent.py"}
-        await pilot.pause(0.5)
         table = app.query_one(AgentsTable)
-        versions = {str(table.get_cell(a.id, "version")) for a in app.snapshot.agents}
-        assert versions == {"v1 · python agent.py"}
+
+        def versions() -> set[str]:
+            try:
+                return {str(table.get_cell(a.id, "version")) for a in app.snapshot.agents}
+            except (CellDoesNotExist, RowDoesNotExist, ColumnDoesNotExist):  # not drawn yet (its own timer)
+                return set()
+
+        with contextlib.suppress(AssertionError):  # judged below, with what it shows
+            await wait_for(pilot, lambda: versions() == {"v1 · python agent.py"}, timeout=10)
+        assert versions() == {"v1 · python agent.py"}
