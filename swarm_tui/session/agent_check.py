@@ -90,10 +90,13 @@ def max_gap(lag: float) -> float:
     return HEARTBEAT_S * min(HEARTBEAT_MAX_GAP + max(lag, 0.0) / HEARTBEAT_S, HEARTBEAT_MAX_GAP_BUSY)
 
 
-def spike_bar(burner: float) -> float:
+def spike_bar(burner: float | None) -> float:
     """The least share of a CPU a program obeying cpu-spike must use, given what a burner of our
     own got over the same window: 15 % of a CPU, less only where the machine is too busy to give
-    a burner 30 % (then half the burner's share), never under 2 %."""
+    a burner 30 % (then half the burner's share), never under 2 %; the full bar if the burner
+    could not be measured (None)."""
+    if burner is None:
+        return SPIKE_MIN_SHARE
     return max(SPIKE_FLOOR, min(SPIKE_MIN_SHARE, SPIKE_OF_REFERENCE * burner))
 
 
@@ -478,12 +481,12 @@ class AgentCheck:
             cpu0, t0 = proc.cpu_seconds(), time.monotonic()
             await asyncio.sleep(SPIKE_WINDOW_S)
             share = (proc.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-            measured = await reference
+            burner = await reference
         finally:
             reference.cancel()
-        burner = 1.0 if measured is None else measured
         bar = spike_bar(burner)
-        detail = f"{share:.0%} of a CPU while it lasted, {rest:.0%} at rest, a burner beside it {burner:.0%}"
+        beside = "unmeasured" if burner is None else f"{burner:.0%}"
+        detail = f"{share:.0%} of a CPU while it lasted, {rest:.0%} at rest, a burner beside it {beside}"
         if share >= bar and share >= SPIKE_OVER_REST * rest:
             self.report.faults.add("cpu-spike")
             self.report.add(name, PASS, detail)

@@ -36,6 +36,21 @@ class Line:
     msg: dict[str, Any]
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) so far of a process and its children (0 once it is gone)."""
+    total = 0.0
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    for member in members:
+        with contextlib.suppress(psutil.Error):
+            times = member.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 @dataclass
 class AgentProcess:
     """A program under test: start it, talk to it, watch what it says, end it."""
@@ -168,19 +183,7 @@ class AgentProcess:
     # -- measuring and ending ----------------------------------------------------------------------------
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of the program and its children so far."""
-        if self.proc is None:
-            return 0.0
-        total = 0.0
-        try:
-            root = psutil.Process(self.proc.pid)
-            members = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        for member in members:
-            with contextlib.suppress(psutil.Error):
-                times = member.cpu_times()
-                total += times.user + times.system
-        return total
+        return 0.0 if self.proc is None else tree_cpu_seconds(self.proc.pid)
 
     async def wait_exit(self, timeout: float) -> int | None:
         """Its exit code, if it exits within ``timeout`` s."""

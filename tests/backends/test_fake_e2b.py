@@ -34,6 +34,8 @@ from e2b.envd.process import process_pb
 from fake_e2b import FakeE2B
 from protobuf import Oneof
 
+from swarm_tui.session.agent_process import tree_cpu_seconds
+
 APP = {"app": "swarm-tui"}
 CREATE = "POST", "/v2/sandboxes"
 
@@ -189,19 +191,6 @@ async def test_set_timeout_extends_the_lifetime(fake: FakeE2B) -> None:
     await sandbox.kill()
 
 
-def _cpu_seconds(pid: int) -> float:
-    """CPU time used so far by a host process and its children (0 once it is gone)."""
-    try:
-        leader = psutil.Process(pid)
-        total = 0.0
-        for member in [leader, *leader.children(recursive=True)]:
-            times = member.cpu_times()
-            total += times.user + times.system
-        return total
-    except psutil.Error:
-        return 0.0
-
-
 async def test_get_metrics_reports_the_sandbox_processes(fake: FakeE2B) -> None:
     """The CPU figure follows the sandbox's processes: near nothing while one sleeps, clearly more
     once one spins. Judged against the rest figure, not a fixed share of a core: a loaded machine
@@ -218,7 +207,7 @@ async def test_get_metrics_reports_the_sandbox_processes(fake: FakeE2B) -> None:
             timeout=0,
         )
         deadline = time.monotonic() + 20
-        while _cpu_seconds(busy.pid) < 0.1 and time.monotonic() < deadline:  # it has started spinning
+        while tree_cpu_seconds(busy.pid) < 0.1 and time.monotonic() < deadline:  # it has started spinning
             await asyncio.sleep(0.05)
         await sandbox.get_metrics()
         await asyncio.sleep(0.3)

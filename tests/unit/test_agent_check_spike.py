@@ -16,6 +16,7 @@ def test_the_bar_is_15_percent_unless_a_burner_gets_less_than_30() -> None:
     assert spike_bar(0.2) == pytest.approx(0.10)  # a busy one: half what a burner got
     assert spike_bar(0.01) == SPIKE_FLOOR == 0.02  # never next to nothing: a program at rest fails
     assert spike_bar(0.0) == SPIKE_FLOOR
+    assert spike_bar(None) == SPIKE_MIN_SHARE  # no measure of the machine: the full bar
 
 
 def test_a_reference_burner_reports_a_share_of_a_cpu() -> None:
